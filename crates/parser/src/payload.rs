@@ -1,0 +1,539 @@
+//! Content sniffing and bounded decompression: decides what a byte slice is and hands it
+//! to the right reader.
+
+use std::io::{Cursor, Read};
+
+use base64::Engine as _;
+use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use sealwatch_model::{Report, Submitter};
+
+use crate::error::ParseError;
+use crate::hints::Hints;
+use crate::{Limits, Parsed, PartFailure, arf, dmarc, email, tlsrpt};
+
+/// State of one top-level parse: limits and the budgets shared by all its parts.
+pub(crate) struct Run<'l> {
+    pub limits: &'l Limits,
+    decompressed: u64,
+    pub attachments: usize,
+    pub out: Parsed,
+}
+
+/// Where a payload sits: its name, the carrying email, the depth and pending warnings.
+#[derive(Clone, Default)]
+pub(crate) struct Place<'a> {
+    pub name: Option<std::borrow::Cow<'a, str>>,
+    pub submitter: Option<&'a Submitter>,
+    pub layer: usize,
+    pub mime_depth: usize,
+    pub label: String,
+    pub warnings: Vec<String>,
+}
+
+/// What a byte slice looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sniffed {
+    Gzip,
+    Zip,
+    Zlib,
+    Xml,
+    Json,
+    Email,
+    Base64,
+    Placeholder,
+    Empty,
+    Unknown,
+}
+
+pub(crate) fn sniff(bytes: &[u8]) -> Sniffed {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        return Sniffed::Gzip;
+    }
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return Sniffed::Zip;
+    }
+    if bytes.len() >= 2
+        && bytes[0] == 0x78
+        && matches!(bytes[1], 0x01 | 0x5e | 0x9c | 0xda)
+        && (u16::from(bytes[0]) * 256 + u16::from(bytes[1])) % 31 == 0
+    {
+        return Sniffed::Zlib;
+    }
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let trimmed = trim_ascii_start(body);
+    if trimmed.is_empty() {
+        return Sniffed::Empty;
+    }
+    if body.starts_with(b"\xFF\xFE<") || body.starts_with(b"\xFE\xFF\x00<") {
+        return Sniffed::Xml;
+    }
+    match trimmed[0] {
+        b'<' => return Sniffed::Xml,
+        b'{' => return Sniffed::Json,
+        _ => {}
+    }
+    if trimmed.len() < 64 && trimmed.trim_ascii().eq_ignore_ascii_case(b"unused") {
+        return Sniffed::Placeholder;
+    }
+    if looks_like_email(trimmed) {
+        return Sniffed::Email;
+    }
+    if looks_like_base64(trimmed) {
+        return Sniffed::Base64;
+    }
+    Sniffed::Unknown
+}
+
+fn trim_ascii_start(b: &[u8]) -> &[u8] {
+    let i = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    &b[i..]
+}
+
+/// First line is an RFC 5322 header field or an mbox `From ` line.
+fn looks_like_email(b: &[u8]) -> bool {
+    if b.starts_with(b"From ") {
+        return true;
+    }
+    let line_end = memchr::memchr(b'\n', b).unwrap_or(b.len()).min(998);
+    let line = &b[..line_end];
+    match memchr::memchr(b':', line) {
+        Some(colon) if colon >= 2 => line[..colon]
+            .iter()
+            .all(|&c| c.is_ascii_graphic() && c != b':'),
+        _ => false,
+    }
+}
+
+fn looks_like_base64(b: &[u8]) -> bool {
+    let sample = &b[..b.len().min(4096)];
+    sample.len() >= 16
+        && sample
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'\r' | b'\n'))
+}
+
+pub(crate) fn decode_base64(b: &[u8]) -> Option<Vec<u8>> {
+    let cleaned: Vec<u8> = b
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    engine.decode(cleaned).ok()
+}
+
+impl<'l> Run<'l> {
+    pub(crate) fn new(limits: &'l Limits) -> Self {
+        Run {
+            limits,
+            decompressed: 0,
+            attachments: 0,
+            out: Parsed::default(),
+        }
+    }
+
+    /// Parses a whole input.
+    pub(crate) fn top(mut self, input: &[u8], name: Option<&str>) -> Result<Parsed, ParseError> {
+        let place = Place {
+            name: name.map(std::borrow::Cow::Borrowed),
+            label: name.map_or_else(|| "input".to_owned(), str::to_owned),
+            ..Place::default()
+        };
+        match sniff(input) {
+            Sniffed::Empty => return Err(ParseError::Empty),
+            Sniffed::Email => email::parse_email(&mut self, input, &place)?,
+            _ => {
+                if let Err(e) = self.payload(input, &place) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.out)
+    }
+
+    pub(crate) fn fail(&mut self, place: &Place<'_>, error: ParseError) {
+        self.out.failures.push(PartFailure {
+            part: place.label.clone(),
+            error,
+        });
+    }
+
+    /// Reads one payload; failures of inner parts are recorded, the returned error is for
+    /// this payload as a whole.
+    pub(crate) fn payload(&mut self, bytes: &[u8], place: &Place<'_>) -> Result<(), ParseError> {
+        let kind = sniff(bytes);
+        if matches!(
+            kind,
+            Sniffed::Gzip | Sniffed::Zip | Sniffed::Zlib | Sniffed::Base64
+        ) && place.layer >= self.limits.max_compression_layers
+        {
+            return Err(ParseError::CompressionTooDeep {
+                limit: self.limits.max_compression_layers,
+            });
+        }
+        fn inner<'a>(place: &Place<'a>) -> Place<'a> {
+            Place {
+                layer: place.layer + 1,
+                ..place.clone()
+            }
+        }
+        match kind {
+            Sniffed::Empty => Err(ParseError::Empty),
+            Sniffed::Placeholder => Err(ParseError::Placeholder(
+                String::from_utf8_lossy(bytes.trim_ascii()).into_owned(),
+            )),
+            Sniffed::Gzip => {
+                let (data, warning) = self.gunzip(bytes)?;
+                let mut p = inner(place);
+                p.warnings.extend(warning);
+                self.payload(&data, &p)
+            }
+            Sniffed::Zlib => {
+                let data = self.inflate(ZlibDecoder::new(bytes), bytes.len(), "zlib")?;
+                self.payload(&data, &inner(place))
+            }
+            Sniffed::Zip => self.unzip(bytes, place),
+            Sniffed::Base64 => match decode_base64(bytes) {
+                Some(data) if sniff(&data) != Sniffed::Unknown => {
+                    let mut p = inner(place);
+                    p.warnings.push(
+                        "payload was base64 text without a transfer encoding; decoded".to_owned(),
+                    );
+                    self.payload(&data, &p)
+                }
+                _ => Err(ParseError::NotAReport(
+                    "unrecognised content (base64-like text that decodes to nothing known)"
+                        .to_owned(),
+                )),
+            },
+            Sniffed::Email => {
+                let p = Place {
+                    mime_depth: place.mime_depth + 1,
+                    ..place.clone()
+                };
+                email::parse_email(self, bytes, &p)
+            }
+            Sniffed::Xml => {
+                let hints = Hints {
+                    filename: place.name.as_deref(),
+                    submitter: place.submitter,
+                };
+                let report = dmarc::parse_aggregate(bytes, self.limits, &hints)?;
+                self.emit(Report::DmarcAggregate(report), place);
+                Ok(())
+            }
+            Sniffed::Json => {
+                let hints = Hints {
+                    filename: place.name.as_deref(),
+                    submitter: place.submitter,
+                };
+                let report = tlsrpt::parse_tls_report(bytes, &hints)?;
+                self.emit(Report::TlsRpt(report), place);
+                Ok(())
+            }
+            Sniffed::Unknown => Err(ParseError::NotAReport(describe_unknown(bytes))),
+        }
+    }
+
+    pub(crate) fn feedback_report(&mut self, body: &[u8], place: &Place<'_>) {
+        let submitter = place.submitter.cloned().unwrap_or_default();
+        let report = arf::parse_feedback_report(body, &submitter);
+        self.emit(Report::DmarcFailure(report), place);
+    }
+
+    pub(crate) fn emit(&mut self, mut report: Report, place: &Place<'_>) {
+        if let Some(s) = place.submitter {
+            *report.submitter_mut() = s.clone();
+        }
+        if let Some(name) = place.name.as_deref() {
+            report.submitter_mut().filename = Some(base_name(name).to_owned());
+        }
+        if !place.warnings.is_empty() {
+            let w = report.warnings_mut();
+            let mut all = place.warnings.clone();
+            all.append(w);
+            *w = all;
+        }
+        self.out.reports.push(report);
+    }
+
+    fn budget_left(&self) -> u64 {
+        self.limits
+            .max_decompressed_bytes
+            .saturating_sub(self.decompressed)
+    }
+
+    /// Reads a decompressor to the end within the remaining budget. A stream that breaks
+    /// after producing data is returned with its error so callers can salvage it.
+    fn read_bounded<R: Read>(
+        &mut self,
+        reader: R,
+        size_hint: usize,
+    ) -> Result<Vec<u8>, (Vec<u8>, String)> {
+        let budget = self.budget_left();
+        let cap = (size_hint as u64).min(budget).min(64 << 20) as usize;
+        let mut out = Vec::with_capacity(cap);
+        let result = reader.take(budget.saturating_add(1)).read_to_end(&mut out);
+        self.decompressed += out.len() as u64;
+        match result {
+            Ok(_) => Ok(out),
+            Err(e) => Err((out, e.to_string())),
+        }
+    }
+
+    fn check_budget(&self, data: &[u8]) -> Result<(), ParseError> {
+        if self.decompressed > self.limits.max_decompressed_bytes
+            || data.len() as u64 > self.limits.max_decompressed_bytes
+        {
+            return Err(ParseError::DecompressedTooLarge {
+                limit: self.limits.max_decompressed_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn inflate<R: Read>(
+        &mut self,
+        reader: R,
+        hint: usize,
+        format: &'static str,
+    ) -> Result<Vec<u8>, ParseError> {
+        match self.read_bounded(reader, hint) {
+            Ok(data) => {
+                self.check_budget(&data)?;
+                Ok(data)
+            }
+            Err((data, detail)) => {
+                self.check_budget(&data)?;
+                Err(ParseError::CorruptCompression { format, detail })
+            }
+        }
+    }
+
+    /// gzip (multi-member), with fallbacks for the broken streams real senders produce:
+    /// a raw deflate body behind a gzip header, and a stream that breaks after its data.
+    fn gunzip(&mut self, bytes: &[u8]) -> Result<(Vec<u8>, Option<String>), ParseError> {
+        // ISIZE (last four bytes) is the uncompressed size modulo 2^32: a capacity hint.
+        let hint = bytes
+            .len()
+            .checked_sub(4)
+            .map(|i| {
+                u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize
+            })
+            .unwrap_or(0)
+            .max(bytes.len() * 4);
+        match self.read_bounded(MultiGzDecoder::new(bytes), hint) {
+            Ok(data) => {
+                self.check_budget(&data)?;
+                Ok((data, None))
+            }
+            Err((data, detail)) => {
+                self.check_budget(&data)?;
+                if sniff(&data) != Sniffed::Empty && sniff(&data) != Sniffed::Unknown {
+                    return Ok((
+                        data,
+                        Some(format!(
+                            "gzip stream damaged ({detail}); used the data before the damage"
+                        )),
+                    ));
+                }
+                if let Some(body) = gzip_body(bytes) {
+                    for (what, attempt) in [
+                        (
+                            "raw deflate",
+                            self.read_bounded(DeflateDecoder::new(body), hint),
+                        ),
+                        ("zlib", self.read_bounded(ZlibDecoder::new(body), hint)),
+                    ] {
+                        let data = match attempt {
+                            Ok(d) => d,
+                            Err((d, _)) => d,
+                        };
+                        self.check_budget(&data)?;
+                        if !matches!(sniff(&data), Sniffed::Empty | Sniffed::Unknown) {
+                            return Ok((
+                                data,
+                                Some(format!(
+                                    "gzip stream was invalid ({detail}); read its body as {what}"
+                                )),
+                            ));
+                        }
+                    }
+                }
+                Err(ParseError::CorruptCompression {
+                    format: "gzip",
+                    detail,
+                })
+            }
+        }
+    }
+
+    fn unzip(&mut self, bytes: &[u8], place: &Place<'_>) -> Result<(), ParseError> {
+        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+            Ok(a) => a,
+            Err(e) => return self.unzip_stream(bytes, place, &e.to_string()),
+        };
+        let members = archive.len();
+        if members > self.limits.max_zip_members {
+            return Err(ParseError::TooManyZipMembers {
+                limit: self.limits.max_zip_members,
+            });
+        }
+        let mut found = 0usize;
+        let mut first_error = None;
+        for i in 0..members {
+            let mut file = match archive.by_index(i) {
+                Ok(f) => f,
+                Err(e) => {
+                    first_error.get_or_insert(ParseError::CorruptCompression {
+                        format: "zip",
+                        detail: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if file.is_dir() {
+                continue;
+            }
+            let name = file.name().to_owned();
+            if is_junk_member(&name) {
+                continue;
+            }
+            if file.size() > self.budget_left() {
+                return Err(ParseError::DecompressedTooLarge {
+                    limit: self.limits.max_decompressed_bytes,
+                });
+            }
+            let hint = file.size() as usize;
+            let data = match self.read_bounded(&mut file, hint) {
+                Ok(d) => d,
+                Err((_, detail)) => {
+                    let err = ParseError::CorruptCompression {
+                        format: "zip",
+                        detail,
+                    };
+                    self.check_budget(&[])?;
+                    self.fail(&member_place(place, &name), err);
+                    found += 1;
+                    continue;
+                }
+            };
+            self.check_budget(&data)?;
+            found += 1;
+            let p = member_place(place, &name);
+            if let Err(e) = self.payload(&data, &p) {
+                self.fail(&p, e);
+            }
+        }
+        if found == 0 {
+            return Err(first_error
+                .unwrap_or_else(|| ParseError::NotAReport("zip archive is empty".to_owned())));
+        }
+        Ok(())
+    }
+
+    /// Reads local file headers in order, for archives whose central directory is missing
+    /// or damaged.
+    fn unzip_stream(
+        &mut self,
+        bytes: &[u8],
+        place: &Place<'_>,
+        why: &str,
+    ) -> Result<(), ParseError> {
+        let mut cursor = Cursor::new(bytes);
+        let mut found = 0usize;
+        loop {
+            if found >= self.limits.max_zip_members {
+                return Err(ParseError::TooManyZipMembers {
+                    limit: self.limits.max_zip_members,
+                });
+            }
+            let mut file = match zip::read::read_zipfile_from_stream(&mut cursor) {
+                Ok(Some(f)) => f,
+                Ok(None) | Err(_) => break,
+            };
+            let name = file.name().to_owned();
+            if file.is_dir() || is_junk_member(&name) {
+                continue;
+            }
+            let data = match self.read_bounded(&mut file, 0) {
+                Ok(d) => d,
+                Err((d, _)) => d,
+            };
+            self.check_budget(&data)?;
+            found += 1;
+            let mut p = member_place(place, &name);
+            p.warnings.push(format!(
+                "zip central directory unreadable ({why}); read member by member"
+            ));
+            if let Err(e) = self.payload(&data, &p) {
+                self.fail(&p, e);
+            }
+        }
+        if found == 0 {
+            return Err(ParseError::CorruptCompression {
+                format: "zip",
+                detail: why.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn member_place<'a>(place: &Place<'a>, name: &str) -> Place<'a> {
+    Place {
+        layer: place.layer + 1,
+        label: format!("{}/{}", place.label, name),
+        name: Some(std::borrow::Cow::Owned(name.to_owned())),
+        ..place.clone()
+    }
+}
+
+fn is_junk_member(name: &str) -> bool {
+    name.starts_with("__MACOSX/") || base_name(name).starts_with("._")
+}
+
+pub(crate) fn base_name(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().unwrap_or(name)
+}
+
+/// The deflate body of a gzip member: skips the header and its optional fields.
+fn gzip_body(b: &[u8]) -> Option<&[u8]> {
+    if b.len() < 18 {
+        return None;
+    }
+    let flags = b[3];
+    let mut i = 10;
+    if flags & 0x04 != 0 {
+        let xlen = usize::from(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?]));
+        i += 2 + xlen;
+    }
+    for bit in [0x08u8, 0x10] {
+        if flags & bit != 0 {
+            i += memchr::memchr(0, b.get(i..)?)? + 1;
+        }
+    }
+    if flags & 0x02 != 0 {
+        i += 2;
+    }
+    b.get(i..)
+}
+
+fn describe_unknown(b: &[u8]) -> String {
+    let head: String = String::from_utf8_lossy(&b[..b.len().min(24)])
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
+    format!(
+        "unrecognised content ({} bytes, starts with {head:?})",
+        b.len()
+    )
+}

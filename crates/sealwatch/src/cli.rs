@@ -1,0 +1,107 @@
+//! Command-line interface definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// DMARC aggregate and SMTP TLS report monitoring.
+#[derive(Debug, Parser)]
+#[command(name = "sealwatch", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log level filter (tracing `EnvFilter` syntax); `RUST_LOG` also works.
+    #[arg(long, global = true, env = "SEALWATCH_LOG", default_value = "warn")]
+    pub log_level: String,
+    /// Log line format on stderr.
+    #[arg(long, global = true, env = "SEALWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse report files, emails or directories offline and print the reports as JSON.
+    Parse(ParseArgs),
+    /// Generate a realistic report corpus and time `sealwatch parse --json` over it.
+    BenchParse(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// Print one compact JSON object per line (default: pretty-printed objects).
+    #[arg(long)]
+    pub json: bool,
+    /// Files, emails (.eml), or directories (searched recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Append the process's peak memory to the summary line (used by bench-parse).
+    #[arg(long, hide = true)]
+    pub stats: bool,
+}
+
+/// Parser hard limits; the defaults suit real reports with a wide margin.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest input file, in bytes.
+    #[arg(long, env = "SEALWATCH_PARSER_MAX_INPUT_BYTES", default_value_t = 64 << 20)]
+    pub max_input_bytes: u64,
+    /// Most bytes decompression of one input may produce.
+    #[arg(long, env = "SEALWATCH_PARSER_MAX_DECOMPRESSED_BYTES", default_value_t = 512 << 20)]
+    pub max_decompressed_bytes: u64,
+    /// Most records in one DMARC report.
+    #[arg(
+        long,
+        env = "SEALWATCH_PARSER_MAX_RECORDS",
+        default_value_t = 2_000_000
+    )]
+    pub max_records: usize,
+    /// Deepest MIME nesting (multiparts and forwarded messages).
+    #[arg(long, env = "SEALWATCH_PARSER_MAX_MIME_DEPTH", default_value_t = 8)]
+    pub max_mime_depth: usize,
+    /// Most attachments in one email.
+    #[arg(long, env = "SEALWATCH_PARSER_MAX_ATTACHMENTS", default_value_t = 64)]
+    pub max_attachments: usize,
+}
+
+impl LimitArgs {
+    pub fn to_limits(&self) -> sealwatch_parser::Limits {
+        sealwatch_parser::Limits {
+            max_input_bytes: self.max_input_bytes,
+            max_decompressed_bytes: self.max_decompressed_bytes,
+            max_records: self.max_records,
+            max_mime_depth: self.max_mime_depth,
+            max_attachments: self.max_attachments,
+            ..sealwatch_parser::Limits::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of aggregate reports to generate.
+    #[arg(long, default_value_t = 20_000)]
+    pub reports: usize,
+    /// Where to write the corpus (default: a fresh directory under the system temp dir).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the generated corpus afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Seed for the generator (same seed, same corpus).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}

@@ -1,0 +1,27 @@
+//! `sealwatch`: the one binary. Wiring only — argument parsing, logging, exit codes; the
+//! work lives in the library crates.
+
+mod bench;
+mod cli;
+mod parse_cmd;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    telemetry::init(&cli.log);
+    let result = match cli.command {
+        cli::Command::Parse(args) => parse_cmd::run(&args),
+        cli::Command::BenchParse(args) => bench::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
