@@ -105,7 +105,9 @@ fn build(
             None
         }
     });
-    let source_ip = first("source-ip").map(|s| MaybeIp::parse(&s));
+    // `Source-IP: 192.0.2.1 (host.example)`: the comment is not part of the address.
+    let source_ip =
+        first("source-ip").and_then(|s| s.split_whitespace().next().map(MaybeIp::parse));
     let incidents = first("incidents")
         .and_then(|i| i.trim().parse().ok())
         .unwrap_or(1);

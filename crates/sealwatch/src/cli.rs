@@ -10,6 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub log: LogArgs,
+    /// Configuration file (default: ./sealwatch.toml when present).
+    #[arg(long, global = true, env = "SEALWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,6 +39,104 @@ pub enum Command {
     Parse(ParseArgs),
     /// Generate a realistic report corpus and time `sealwatch parse --json` over it.
     BenchParse(BenchArgs),
+    /// Apply database migrations.
+    Migrate,
+    /// Ingest report files, .eml files, mbox files and Maildir folders into the database.
+    Import(ImportArgs),
+    /// Poll the configured IMAP mailboxes.
+    Poll(PollArgs),
+    /// Run the service: poll mailboxes every interval until stopped (SIGINT/SIGTERM).
+    Serve(ServeArgs),
+    /// Manage tenants (subscribers) and their domains.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage IMAP mailbox sources.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files, directories, mbox files or Maildir folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Route only to this tenant's domains (as a per-tenant mailbox would).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Messages per database transaction.
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Poll every mailbox once, print a summary and exit.
+    #[arg(long, required = true)]
+    pub once: bool,
+    /// Only this mailbox (by name).
+    #[arg(long)]
+    pub mailbox: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Seconds between poll cycles (overrides poller.interval_secs).
+    #[arg(long)]
+    pub interval: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant owning one or more domains.
+    Add {
+        name: String,
+        /// A domain the tenant owns (repeatable); its subdomains roll up to it.
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
+    },
+    /// List tenants and their domains.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// Add an IMAP mailbox. Without --tenant it is a shared mailbox routed by content.
+    Add(MailboxAddArgs),
+    /// List mailboxes with their last poll status.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MailboxAddArgs {
+    #[arg(long)]
+    pub host: String,
+    #[arg(long)]
+    pub port: u16,
+    /// implicit | starttls | plain (plain only for loopback hosts).
+    #[arg(long)]
+    pub tls: String,
+    #[arg(long)]
+    pub username: String,
+    /// Environment variable that holds the password at poll time (never stored).
+    #[arg(long)]
+    pub password_env: String,
+    #[arg(long, default_value = "INBOX")]
+    pub folder: String,
+    /// move:FOLDER | seen | delete — applied after a message is committed.
+    #[arg(long)]
+    pub after: String,
+    /// Owning tenant (per-tenant mailbox).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// A name for the mailbox (default: username@host/folder).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,10 @@
 //! `sealwatch`: the one binary. Wiring only — argument parsing, logging, exit codes; the
 //! work lives in the library crates.
 
+mod app;
 mod bench;
 mod cli;
+mod config;
 mod parse_cmd;
 mod telemetry;
 
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Parse(args) => parse_cmd::run(&args),
         cli::Command::BenchParse(args) => bench::run(&args),
+        command => app::run(cli.config.as_deref(), command),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,328 @@
+//! sea-orm entities, one module per table. Plain data; the repositories in this crate are
+//! the only code that reads or writes them.
+
+#![allow(missing_docs)]
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod tenant {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tenants")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub name: String,
+        pub active: bool,
+        pub digest_recipients: String,
+        pub digest_weekday: i16,
+        pub digest_hour: i16,
+        pub timezone: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod tenant_domain {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tenant_domains")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        #[sea_orm(unique)]
+        pub domain: String,
+        pub verification: String,
+        pub verified_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod mailbox {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mailboxes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: Option<i64>,
+        #[sea_orm(unique)]
+        pub name: String,
+        pub host: String,
+        pub port: i32,
+        pub tls_mode: String,
+        pub username: String,
+        pub password_env: Option<String>,
+        pub password_secret: Option<String>,
+        pub folder: String,
+        pub after_action: String,
+        pub after_folder: Option<String>,
+        pub enabled: bool,
+        pub uidvalidity: Option<i64>,
+        pub last_uid: i64,
+        pub last_poll_at: Option<DateTimeUtc>,
+        pub last_status: Option<String>,
+        pub last_error: Option<String>,
+        pub consecutive_failures: i32,
+        pub lease_owner: Option<String>,
+        pub lease_until: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod raw_message {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "raw_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub sha256: String,
+        pub size: i64,
+        pub source: String,
+        pub mailbox_id: Option<i64>,
+        pub origin: Option<String>,
+        pub message_id: Option<String>,
+        pub outcome: String,
+        pub bytes: Vec<u8>,
+        pub received_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod mailbox_message {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mailbox_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub mailbox_id: i64,
+        pub uidvalidity: i64,
+        pub uid: i64,
+        pub raw_message_id: i64,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod dmarc_report {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "dmarc_reports")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub raw_message_id: Option<i64>,
+        #[sea_orm(unique)]
+        pub dedupe_key: String,
+        pub content_hash: String,
+        pub org_name: String,
+        pub reporter_email: Option<String>,
+        pub report_id: String,
+        pub policy_domain: String,
+        pub begin_ts: i64,
+        pub end_ts: i64,
+        pub begin_day: i32,
+        pub end_day: i32,
+        pub message_count: i64,
+        pub record_count: i32,
+        pub adkim: Option<String>,
+        pub aspf: Option<String>,
+        pub p: Option<String>,
+        pub sp: Option<String>,
+        pub np: Option<String>,
+        pub pct: Option<i16>,
+        pub fo: Option<String>,
+        pub testing: Option<bool>,
+        pub discovery_method: Option<String>,
+        pub xml_namespace: Option<String>,
+        pub errors: String,
+        pub warnings: String,
+        pub submitter: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod dmarc_record {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "dmarc_records")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub report_id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub day: i32,
+        pub source_ip: String,
+        pub count: i64,
+        pub disposition: Option<String>,
+        pub dkim_result: Option<String>,
+        pub spf_result: Option<String>,
+        pub header_from: Option<String>,
+        pub envelope_from: Option<String>,
+        pub envelope_to: Option<String>,
+        pub reasons: Option<String>,
+        pub dkim_auth: String,
+        pub spf_auth: String,
+    }
+    no_relations!();
+}
+
+pub mod tls_report {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tls_reports")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub raw_message_id: Option<i64>,
+        #[sea_orm(unique)]
+        pub dedupe_key: String,
+        pub content_hash: String,
+        pub org_name: String,
+        pub contact_info: Option<String>,
+        pub report_id: String,
+        pub begin_ts: i64,
+        pub end_ts: i64,
+        pub begin_day: i32,
+        pub end_day: i32,
+        pub successful_sessions: i64,
+        pub failed_sessions: i64,
+        pub warnings: String,
+        pub submitter: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod tls_policy {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tls_policies")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tls_report_id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub policy_type: String,
+        pub policy_domain: Option<String>,
+        pub policy_strings: String,
+        pub mx_hosts: String,
+        pub sts_mode: Option<String>,
+        pub successful_sessions: i64,
+        pub failed_sessions: i64,
+    }
+    no_relations!();
+}
+
+pub mod tls_failure_detail {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tls_failure_details")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tls_policy_id: i64,
+        pub tls_report_id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub day: i32,
+        pub result_type: String,
+        pub sending_mta_ip: Option<String>,
+        pub receiving_mx_hostname: Option<String>,
+        pub receiving_mx_helo: Option<String>,
+        pub receiving_ip: Option<String>,
+        pub failed_sessions: i64,
+        pub additional_information: Option<String>,
+        pub failure_reason_code: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod failure_report {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "failure_reports")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub raw_message_id: Option<i64>,
+        #[sea_orm(unique)]
+        pub dedupe_key: String,
+        pub org_name: Option<String>,
+        pub feedback_type: Option<String>,
+        pub reported_domain: String,
+        pub source_ip: Option<String>,
+        pub arrival_ts: Option<i64>,
+        pub day: Option<i32>,
+        pub auth_failure: Option<String>,
+        pub fields: String,
+        pub warnings: String,
+        pub submitter: String,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod quarantine {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "quarantine")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub raw_message_id: i64,
+        pub tenant_id: Option<i64>,
+        pub reason: String,
+        pub detail: String,
+        pub part: Option<String>,
+        pub retry_count: i32,
+        pub created_at: DateTimeUtc,
+        pub resolved_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod ingest_run {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ingest_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub kind: String,
+        pub mailbox_id: Option<i64>,
+        pub started_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
+        pub status: String,
+        pub messages: i64,
+        pub stored: i64,
+        pub duplicates: i64,
+        pub quarantined: i64,
+        pub quarantine_reasons: String,
+        pub error: Option<String>,
+    }
+    no_relations!();
+}
