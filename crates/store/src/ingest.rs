@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set, Statement, TransactionTrait, TryInsertResult,
 };
 use sealwatch_model::{AggregateReport, FailureReport, Report, TlsReport};
 
@@ -154,13 +154,16 @@ impl Store {
     /// Row counts of the ingest tables.
     pub async fn counts(&self) -> Result<Counts> {
         let db = &self.db;
-        let dmarc_messages: Option<Option<i64>> = dmarc_report::Entity::find()
-            .select_only()
-            .column_as(dmarc_report::Column::MessageCount.sum(), "total")
-            .into_tuple()
-            .one(db)
-            .await
-            .or_else(|_| Ok::<_, sea_orm::DbErr>(None))?;
+        // SUM(bigint) is NUMERIC on PostgreSQL: cast back so both engines decode an i64.
+        let total = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT CAST(COALESCE(SUM(message_count), 0) AS BIGINT) AS total FROM dmarc_reports",
+            ))
+            .await?
+            .map(|row| row.try_get::<i64>("", "total"))
+            .transpose()?
+            .unwrap_or(0);
         Ok(Counts {
             raw_messages: raw_message::Entity::find().count(db).await?,
             dmarc_reports: dmarc_report::Entity::find().count(db).await?,
@@ -168,7 +171,7 @@ impl Store {
             tls_reports: tls_report::Entity::find().count(db).await?,
             failure_reports: failure_report::Entity::find().count(db).await?,
             quarantine: quarantine::Entity::find().count(db).await?,
-            dmarc_messages: dmarc_messages.flatten().unwrap_or(0),
+            dmarc_messages: total,
         })
     }
 }
