@@ -98,10 +98,12 @@ impl Config {
                 }
             }
         }
+        // Only `SEALWATCH_<SECTION>__<KEY>` names are configuration; other SEALWATCH_* variables
+        // (SEALWATCH_CONFIG, SEALWATCH_LOG, command flags) are not.
         figment = figment.merge(
             Env::prefixed("SEALWATCH_")
-                .split("__")
-                .ignore(&["log", "log_format"]),
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
         );
         figment.extract().context("invalid configuration")
     }

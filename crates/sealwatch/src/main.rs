@@ -20,6 +20,11 @@ fn main() -> ExitCode {
         cli::Command::BenchParse(args) => bench::run(&args),
         command => app::run(cli.config.as_deref(), command),
     };
+    if std::env::var_os("SEALWATCH_PRINT_PEAK_RSS").is_some()
+        && let Some(kb) = parse_cmd::peak_rss_kb()
+    {
+        eprintln!("peak_rss_kb={kb}");
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
