@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 fn from_file() -> HashMap<String, String> {
-    let state = std::env::var("SEALWATCH_TEST_SERVERS_STATE").unwrap_or_else(|_| "/tmp/sealwatch-test-servers".into());
+    let state = std::env::var("SEALWATCH_TEST_SERVERS_STATE")
+        .unwrap_or_else(|_| "/tmp/sealwatch-test-servers".into());
     let text = std::fs::read_to_string(format!("{state}/servers.env")).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
@@ -53,7 +54,11 @@ pub fn unique_user(label: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("{label}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{label}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A plain IMAP session on loopback for seeding and inspecting mailboxes.
@@ -61,7 +66,10 @@ pub fn session(user: &str) -> imap::Session<std::net::TcpStream> {
     let tcp = std::net::TcpStream::connect(("127.0.0.1", imap_port())).expect("connect to Dovecot");
     let mut client = imap::Client::new(tcp);
     client.read_greeting().expect("greeting");
-    client.login(user, password()).map_err(|(e, _)| e).expect("login")
+    client
+        .login(user, password())
+        .map_err(|(e, _)| e)
+        .expect("login")
 }
 
 /// Appends messages to a folder (created if missing).

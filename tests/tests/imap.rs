@@ -32,11 +32,21 @@ fn config(batch: usize) -> PollerConfig {
 
 fn poller(store: &Store, batch: usize) -> Poller {
     let ca = PathBuf::from(servers::var("SEALWATCH_TEST_CA"));
-    Poller::new(store.clone(), Arc::new(Parser::default()), config(batch), Some(&ca)).expect("poller")
+    Poller::new(
+        store.clone(),
+        Arc::new(Parser::default()),
+        config(batch),
+        Some(&ca),
+    )
+    .expect("poller")
 }
 
 async fn tenants(store: &Store) {
-    for (name, dom) in [("Alpha", "alpha.example"), ("Bravo", "bravo.example"), ("Charlie", "charlie.example")] {
+    for (name, dom) in [
+        ("Alpha", "alpha.example"),
+        ("Bravo", "bravo.example"),
+        ("Charlie", "charlie.example"),
+    ] {
         store
             .create_tenant(name, &[DomainName::parse(dom).expect("domain")])
             .await
@@ -44,7 +54,13 @@ async fn tenants(store: &Store) {
     }
 }
 
-async fn mailbox(store: &Store, user: &str, tls: TlsMode, after: AfterAction, tenant: Option<i64>) -> Mailbox {
+async fn mailbox(
+    store: &Store,
+    user: &str,
+    tls: TlsMode,
+    after: AfterAction,
+    tenant: Option<i64>,
+) -> Mailbox {
     let (host, port) = match tls {
         TlsMode::Implicit => ("localhost", servers::imaps_port()),
         TlsMode::StartTls => ("localhost", servers::imap_port()),
@@ -89,7 +105,14 @@ async fn a_shared_mailbox_is_routed_by_content_and_a_second_poll_finds_nothing_n
     tenants(&db.store).await;
     let user = servers::unique_user("shared");
     servers::seed(&user, "INBOX", &shared_mailbox_messages());
-    mailbox(&db.store, &user, TlsMode::Plain, AfterAction::Move("Processed".into()), None).await;
+    mailbox(
+        &db.store,
+        &user,
+        TlsMode::Plain,
+        AfterAction::Move("Processed".into()),
+        None,
+    )
+    .await;
     let p = poller(&db.store, 4);
 
     let first = p.poll_all().await.expect("poll");
@@ -97,10 +120,17 @@ async fn a_shared_mailbox_is_routed_by_content_and_a_second_poll_finds_nothing_n
     assert_eq!(first.outcome.stored, 4, "{:?}", first.outcome);
     assert_eq!(first.outcome.quarantined.get("unrouted"), Some(&1));
     assert_eq!(first.outcome.quarantined.get("not-a-report"), Some(&1));
-    assert_eq!(servers::folder_state(&user, "INBOX").0, 0, "every processed message moved");
+    assert_eq!(
+        servers::folder_state(&user, "INBOX").0,
+        0,
+        "every processed message moved"
+    );
     assert_eq!(servers::folder_state(&user, "Processed").0, 6);
     let counts = db.store.counts().await.expect("counts");
-    assert_eq!((counts.dmarc_reports, counts.tls_reports, counts.quarantine), (3, 1, 2));
+    assert_eq!(
+        (counts.dmarc_reports, counts.tls_reports, counts.quarantine),
+        (3, 1, 2)
+    );
     assert_eq!(counts.dmarc_messages, 10 + 21 + 3);
 
     let second = p.poll_all().await.expect("poll");
@@ -116,7 +146,15 @@ async fn starttls_and_implicit_tls_with_a_private_ca_flag_messages_seen(engine: 
     for tls in [TlsMode::StartTls, TlsMode::Implicit] {
         let user = servers::unique_user("tls");
         let msgs: Vec<Vec<u8>> = (0..3)
-            .map(|i| reports::aggregate_email("google.com", &format!("{tls}-{i}"), "alpha.example", DAY, &[("192.0.2.1", 1)]))
+            .map(|i| {
+                reports::aggregate_email(
+                    "google.com",
+                    &format!("{tls}-{i}"),
+                    "alpha.example",
+                    DAY,
+                    &[("192.0.2.1", 1)],
+                )
+            })
             .collect();
         servers::seed(&user, "INBOX", &msgs);
         mailbox(&db.store, &user, tls, AfterAction::Seen, None).await;
@@ -127,11 +165,20 @@ async fn starttls_and_implicit_tls_with_a_private_ca_flag_messages_seen(engine: 
     assert_eq!(first.outcome.stored, 6);
     for m in &first.mailboxes {
         let user = m.name.rsplit_once('-').map(|(u, _)| u).expect("name");
-        assert_eq!(servers::folder_state(user, "INBOX"), (3, 3), "{}: left in place, all \\Seen", m.name);
+        assert_eq!(
+            servers::folder_state(user, "INBOX"),
+            (3, 3),
+            "{}: left in place, all \\Seen",
+            m.name
+        );
     }
     let second = p.poll_all().await.expect("poll");
     only_ok(&second);
-    assert_eq!(second.outcome.stored + second.outcome.duplicates, 0, "incremental by UID");
+    assert_eq!(
+        second.outcome.stored + second.outcome.duplicates,
+        0,
+        "incremental by UID"
+    );
 }
 
 async fn delete_after_processing_empties_the_folder(engine: Engine) {
@@ -170,15 +217,41 @@ async fn bad_credentials_are_a_clear_mailbox_status_not_a_crash(engine: Engine) 
     cfg.retries = 1;
     cfg.backoff = Duration::from_millis(10);
     let ca = PathBuf::from(servers::var("SEALWATCH_TEST_CA"));
-    let p = Poller::new(db.store.clone(), Arc::new(Parser::default()), cfg, Some(&ca)).expect("poller");
-    let summary = p.poll_all().await.expect("a failing mailbox does not fail the cycle");
-    let by_name = |n: &str| summary.mailboxes.iter().find(|m| m.name == n).expect("polled");
+    let p = Poller::new(
+        db.store.clone(),
+        Arc::new(Parser::default()),
+        cfg,
+        Some(&ca),
+    )
+    .expect("poller");
+    let summary = p
+        .poll_all()
+        .await
+        .expect("a failing mailbox does not fail the cycle");
+    let by_name = |n: &str| {
+        summary
+            .mailboxes
+            .iter()
+            .find(|m| m.name == n)
+            .expect("polled")
+    };
     assert_eq!(by_name("wrong-password").status, "auth-failed");
     assert_eq!(by_name("unreachable").status, "connect-failed");
     let stored = db.store.list_mailboxes().await.expect("list");
-    let wrong = stored.iter().find(|m| m.name == "wrong-password").expect("stored");
+    let wrong = stored
+        .iter()
+        .find(|m| m.name == "wrong-password")
+        .expect("stored");
     assert_eq!(wrong.last_status.as_deref(), Some("auth-failed"));
-    assert!(wrong.last_error.as_deref().unwrap_or_default().contains("refused"), "{:?}", wrong.last_error);
+    assert!(
+        wrong
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{:?}",
+        wrong.last_error
+    );
     assert_eq!(wrong.consecutive_failures, 1);
 }
 
@@ -206,7 +279,12 @@ async fn a_changed_uidvalidity_resyncs_without_storing_anything_twice(engine: En
     let first = p.poll_all().await.expect("poll");
     assert_eq!(first.outcome.stored, 4);
     let before = db.store.counts().await.expect("counts");
-    let old_validity = db.store.get_mailbox(m.id).await.expect("mailbox").uidvalidity;
+    let old_validity = db
+        .store
+        .get_mailbox(m.id)
+        .await
+        .expect("mailbox")
+        .uidvalidity;
     // Rebuild the folder on the server: same messages, new UIDVALIDITY, UIDs from 1 again.
     {
         let mut s = servers::session(&user);
@@ -218,25 +296,50 @@ async fn a_changed_uidvalidity_resyncs_without_storing_anything_twice(engine: En
     }
     let again = p.poll_all().await.expect("poll");
     only_ok(&again);
-    let new_validity = db.store.get_mailbox(m.id).await.expect("mailbox").uidvalidity;
-    assert_ne!(old_validity, new_validity, "the server assigned a new UIDVALIDITY");
+    let new_validity = db
+        .store
+        .get_mailbox(m.id)
+        .await
+        .expect("mailbox")
+        .uidvalidity;
+    assert_ne!(
+        old_validity, new_validity,
+        "the server assigned a new UIDVALIDITY"
+    );
     assert_eq!(again.mailboxes[0].fetched, 6, "whole folder refetched");
     assert_eq!(again.outcome.stored, 0);
     assert_eq!(again.outcome.duplicates, 6);
     assert_eq!(db.store.counts().await.expect("counts"), before);
 }
 
-async fn many_mailboxes_are_polled_concurrently_and_one_bad_one_does_not_stall_the_rest(engine: Engine) {
+async fn many_mailboxes_are_polled_concurrently_and_one_bad_one_does_not_stall_the_rest(
+    engine: Engine,
+) {
     let db = TestDb::new(engine, "imapmany").await;
     tenants(&db.store).await;
     let mut users = Vec::new();
     for i in 0..6 {
         let user = servers::unique_user("many");
         let msgs: Vec<Vec<u8>> = (0..5)
-            .map(|j| reports::aggregate_email("google.com", &format!("many-{i}-{j}"), "bravo.example", DAY, &[("192.0.2.1", 2)]))
+            .map(|j| {
+                reports::aggregate_email(
+                    "google.com",
+                    &format!("many-{i}-{j}"),
+                    "bravo.example",
+                    DAY,
+                    &[("192.0.2.1", 2)],
+                )
+            })
             .collect();
         servers::seed(&user, "INBOX", &msgs);
-        mailbox(&db.store, &user, TlsMode::Plain, AfterAction::Move("Done".into()), None).await;
+        mailbox(
+            &db.store,
+            &user,
+            TlsMode::Plain,
+            AfterAction::Move("Done".into()),
+            None,
+        )
+        .await;
         users.push(user);
     }
     db.store
@@ -257,7 +360,13 @@ async fn many_mailboxes_are_polled_concurrently_and_one_bad_one_does_not_stall_t
     cfg.retries = 1;
     cfg.backoff = Duration::from_millis(50);
     let ca = PathBuf::from(servers::var("SEALWATCH_TEST_CA"));
-    let p = Poller::new(db.store.clone(), Arc::new(Parser::default()), cfg, Some(&ca)).expect("poller");
+    let p = Poller::new(
+        db.store.clone(),
+        Arc::new(Parser::default()),
+        cfg,
+        Some(&ca),
+    )
+    .expect("poller");
     let summary = p.poll_all().await.expect("poll");
     assert_eq!(summary.outcome.stored, 30);
     assert_eq!(summary.failed(), 1);
@@ -271,10 +380,25 @@ async fn a_dovecot_restart_mid_poll_is_survived(engine: Engine) {
     tenants(&db.store).await;
     let user = servers::unique_user("restart");
     let msgs: Vec<Vec<u8>> = (0..150)
-        .map(|j| reports::aggregate_email("google.com", &format!("rs-{j}"), "charlie.example", DAY, &[("192.0.2.1", 1), ("192.0.2.2", 1)]))
+        .map(|j| {
+            reports::aggregate_email(
+                "google.com",
+                &format!("rs-{j}"),
+                "charlie.example",
+                DAY,
+                &[("192.0.2.1", 1), ("192.0.2.2", 1)],
+            )
+        })
         .collect();
     servers::seed(&user, "INBOX", &msgs);
-    mailbox(&db.store, &user, TlsMode::Plain, AfterAction::Move("Done".into()), None).await;
+    mailbox(
+        &db.store,
+        &user,
+        TlsMode::Plain,
+        AfterAction::Move("Done".into()),
+        None,
+    )
+    .await;
     let p = poller(&db.store, 5);
     let task = tokio::spawn(async move { p.poll_all().await });
     // Wait until the poll is under way, then restart the server under it.
@@ -284,7 +408,10 @@ async fn a_dovecot_restart_mid_poll_is_survived(engine: Engine) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let restart = servers::var("SEALWATCH_TEST_RESTART_DOVECOT");
-    let status = tokio::process::Command::new(&restart).status().await.expect("restart script runs");
+    let status = tokio::process::Command::new(&restart)
+        .status()
+        .await
+        .expect("restart script runs");
     assert!(status.success(), "dovecot restart failed");
     let summary = task.await.expect("join").expect("poll");
     only_ok(&summary);

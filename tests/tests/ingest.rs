@@ -67,9 +67,11 @@ async fn import(store: &Store, paths: &[&Path], only: Option<i64>) -> WriteOutco
         store,
         parser,
         router,
-        paths.iter().map(|p| p.to_path_buf()).collect(),
-        only,
-        7,
+        sealwatch_ingest::import::ImportRequest {
+            paths: paths.iter().map(|p| p.to_path_buf()).collect(),
+            only_tenant: only,
+            batch_size: 7,
+        },
         |_| {},
         |e| panic!("unexpected read error: {e}"),
     )
@@ -101,6 +103,17 @@ async fn a_shared_mailbox_export_routes_each_report_and_reimport_stores_nothing_
     let dir = Dir::new("route");
     dir.write(
         "a1.eml",
+        &reports::aggregate_email(
+            "google.com",
+            "g-1",
+            "alpha.example",
+            DAY,
+            &[("192.0.2.1", 10), ("192.0.2.2", 5)],
+        ),
+    );
+    // The same message exported twice (two rua addresses delivering identical bytes).
+    dir.write(
+        "a1-copy.eml",
         &reports::aggregate_email(
             "google.com",
             "g-1",
@@ -181,7 +194,7 @@ async fn a_shared_mailbox_export_routes_each_report_and_reimport_stores_nothing_
 
     let first = import(&db.store, &[&dir.0], None).await;
     assert_eq!(first.stored, 7, "{first:?}");
-    assert_eq!(first.duplicates, 0);
+    assert_eq!(first.duplicates, 1, "the identical copy");
     assert_eq!(first.quarantined.get("unrouted"), Some(&1));
     assert_eq!(first.quarantined.get("not-a-report"), Some(&1));
     assert_eq!(first.quarantined_total(), 2);
@@ -224,7 +237,7 @@ async fn a_shared_mailbox_export_routes_each_report_and_reimport_stores_nothing_
     let again = import(&db.store, &[&dir.0], None).await;
     assert_eq!(again.stored, 0);
     assert_eq!(again.quarantined_total(), 0);
-    assert_eq!(again.duplicates, 9);
+    assert_eq!(again.duplicates, 10);
     assert_eq!(db.store.counts().await.expect("counts"), counts_before);
 }
 

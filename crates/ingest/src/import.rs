@@ -25,6 +25,17 @@ pub struct ImportProgress {
     pub outcome: WriteOutcome,
 }
 
+/// What to import.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    /// Files, directories, mbox files, Maildir folders.
+    pub paths: Vec<PathBuf>,
+    /// Route only to this tenant's domains (as a per-tenant mailbox would).
+    pub only_tenant: Option<i64>,
+    /// Messages per database transaction.
+    pub batch_size: usize,
+}
+
 /// What the walk found before importing, for a progress bar.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Inventory {
@@ -50,12 +61,16 @@ pub async fn import(
     store: &Store,
     parser: Arc<Parser>,
     router: Arc<Router>,
-    paths: Vec<PathBuf>,
-    only_tenant: Option<i64>,
-    batch_size: usize,
+    request: ImportRequest,
     mut on_progress: impl FnMut(&ImportProgress),
     on_error: impl Fn(&str) + Send + 'static,
 ) -> Result<WriteOutcome> {
+    let ImportRequest {
+        paths,
+        only_tenant,
+        batch_size,
+    } = request;
+    let batch_size = batch_size.max(1);
     let (tx, mut rx) = mpsc::channel::<(Vec<NewMessage>, u64)>(2);
     let limit = parser.limits().max_input_bytes;
     let reader = std::thread::Builder::new()
@@ -237,11 +252,11 @@ fn unquote_from(line: &[u8]) -> &[u8] {
     }
 }
 
+/// Drops the blank line that separates mbox messages (and any trailing line breaks),
+/// keeping one final newline.
 fn trim_trailing_newline(mut m: Vec<u8>) -> Vec<u8> {
-    if m.ends_with(b"\r\n") {
-        m.truncate(m.len() - 2);
-    } else if m.ends_with(b"\n") {
-        m.truncate(m.len() - 1);
+    while m.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        m.pop();
     }
     m.push(b'\n');
     m

@@ -391,7 +391,8 @@ impl<'a> Scanner<'a, '_> {
                         self.root_name = Some(String::from_utf8_lossy(full).into_owned());
                     }
                     if name == b"feedback" && self.namespace.is_none() {
-                        self.namespace = xmlns(&doc[ne..tag_end.saturating_sub(1).max(ne)]);
+                        let prefix = &full[..full.len() - name.len()];
+                        self.namespace = xmlns(&doc[ne..tag_end.saturating_sub(1).max(ne)], prefix);
                     }
                     pos = self.start_tag(name, self_closing, tag_end)?;
                 }
@@ -979,10 +980,15 @@ fn parse_time(
     Err(invalid("not a Unix timestamp"))
 }
 
-/// `xmlns="…"` from the attributes of the root element.
-fn xmlns(attrs: &str) -> Option<String> {
-    let i = attrs.find("xmlns=")?;
-    let rest = &attrs[i + 6..];
+/// The namespace declared for an element: `xmlns="…"`, or `xmlns:p="…"` when the element
+/// is written `p:name` (`prefix` is `p:` then, empty otherwise).
+fn xmlns(attrs: &str, prefix: &[u8]) -> Option<String> {
+    let key = match prefix.strip_suffix(b":") {
+        Some(p) => format!("xmlns:{}=", String::from_utf8_lossy(p)),
+        None => "xmlns=".to_owned(),
+    };
+    let i = attrs.find(&key)?;
+    let rest = &attrs[i + key.len()..];
     let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let rest = &rest[1..];
     let end = rest.find(quote)?;

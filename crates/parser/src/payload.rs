@@ -150,11 +150,7 @@ impl<'l> Run<'l> {
         match sniff(input) {
             Sniffed::Empty => return Err(ParseError::Empty),
             Sniffed::Email => email::parse_email(&mut self, input, &place)?,
-            _ => {
-                if let Err(e) = self.payload(input, &place) {
-                    return Err(e);
-                }
-            }
+            _ => self.payload(input, &place)?,
         }
         Ok(self.out)
     }
@@ -337,7 +333,7 @@ impl<'l> Run<'l> {
             }
             Err((data, detail)) => {
                 self.check_budget(&data)?;
-                if sniff(&data) != Sniffed::Empty && sniff(&data) != Sniffed::Unknown {
+                if salvageable(&data) {
                     return Ok((
                         data,
                         Some(format!(
@@ -358,7 +354,7 @@ impl<'l> Run<'l> {
                             Err((d, _)) => d,
                         };
                         self.check_budget(&data)?;
-                        if !matches!(sniff(&data), Sniffed::Empty | Sniffed::Unknown) {
+                        if salvageable(&data) {
                             return Ok((
                                 data,
                                 Some(format!(
@@ -387,8 +383,10 @@ impl<'l> Run<'l> {
                 limit: self.limits.max_zip_members,
             });
         }
+        let before = self.out.reports.len() + self.out.failures.len();
         let mut found = 0usize;
         let mut first_error = None;
+        let mut not_a_report = None;
         for i in 0..members {
             let mut file = match archive.by_index(i) {
                 Ok(f) => f,
@@ -430,14 +428,41 @@ impl<'l> Run<'l> {
             found += 1;
             let p = member_place(place, &name);
             if let Err(e) = self.payload(&data, &p) {
-                self.fail(&p, e);
+                self.member_failed(&p, e, &mut not_a_report);
             }
         }
         if found == 0 {
             return Err(first_error
                 .unwrap_or_else(|| ParseError::NotAReport("zip archive is empty".to_owned())));
         }
-        Ok(())
+        self.archive_outcome(before, not_a_report)
+    }
+
+    /// Records a member that failed, except one that is plainly not a report (a readme, a
+    /// logo): that is set aside, like a non-report attachment of an email.
+    fn member_failed(
+        &mut self,
+        place: &Place<'_>,
+        error: ParseError,
+        not_a_report: &mut Option<ParseError>,
+    ) {
+        if error.is_not_a_report() && !matches!(error, ParseError::Placeholder(_)) {
+            not_a_report.get_or_insert(error);
+        } else {
+            self.fail(place, error);
+        }
+    }
+
+    /// An archive that yielded neither a report nor a failure is not a report itself.
+    fn archive_outcome(
+        &self,
+        before: usize,
+        not_a_report: Option<ParseError>,
+    ) -> Result<(), ParseError> {
+        match not_a_report {
+            Some(e) if self.out.reports.len() + self.out.failures.len() == before => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Reads local file headers in order, for archives whose central directory is missing
@@ -448,8 +473,10 @@ impl<'l> Run<'l> {
         place: &Place<'_>,
         why: &str,
     ) -> Result<(), ParseError> {
+        let before = self.out.reports.len() + self.out.failures.len();
         let mut cursor = Cursor::new(bytes);
         let mut found = 0usize;
+        let mut not_a_report = None;
         loop {
             if found >= self.limits.max_zip_members {
                 return Err(ParseError::TooManyZipMembers {
@@ -475,7 +502,7 @@ impl<'l> Run<'l> {
                 "zip central directory unreadable ({why}); read member by member"
             ));
             if let Err(e) = self.payload(&data, &p) {
-                self.fail(&p, e);
+                self.member_failed(&p, e, &mut not_a_report);
             }
         }
         if found == 0 {
@@ -484,8 +511,17 @@ impl<'l> Run<'l> {
                 detail: why.to_owned(),
             });
         }
-        Ok(())
+        self.archive_outcome(before, not_a_report)
     }
+}
+
+/// Whether data read from a damaged stream is worth parsing: a document or a container,
+/// not noise. Garbage inflates to runs such as `zzzz…`, which would pass for base64.
+fn salvageable(data: &[u8]) -> bool {
+    !matches!(
+        sniff(data),
+        Sniffed::Empty | Sniffed::Unknown | Sniffed::Base64
+    )
 }
 
 fn member_place<'a>(place: &Place<'a>, name: &str) -> Place<'a> {

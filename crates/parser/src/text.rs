@@ -116,7 +116,8 @@ pub(crate) fn clean_xml_text<'a>(raw: &'a str, repairs: &mut TextRepairs) -> Cow
 /// Decodes one entity at the start of `s` (which starts with `&`). Returns the character
 /// and how many bytes were consumed; `None` and 1 byte for an unknown entity.
 fn decode_entity(s: &str) -> (Option<char>, usize) {
-    let Some(end) = s[..s.len().min(12)].find(';') else {
+    // Search bytes, not a `str` slice: the 12-byte window may end inside a character.
+    let Some(end) = memchr::memchr(b';', &s.as_bytes()[..s.len().min(12)]) else {
         return (None, 1);
     };
     let name = &s[1..end];
@@ -161,6 +162,19 @@ mod tests {
     fn unknown_entities_stay_literal() {
         let mut r = TextRepairs::default();
         assert_eq!(clean_xml_text("&lol9; &", &mut r), "&lol9; &");
+        assert!(r.unknown_entity);
+    }
+
+    #[test]
+    fn a_bare_ampersand_before_multibyte_text_is_kept() {
+        let mut r = TextRepairs::default();
+        assert_eq!(
+            clean_xml_text(
+                "&amp;\u{10761}\u{1263}; &x\u{1F162}\u{1F162}\u{1F162};",
+                &mut r
+            ),
+            "&\u{10761}\u{1263}; &x\u{1F162}\u{1F162}\u{1F162};"
+        );
         assert!(r.unknown_entity);
     }
 

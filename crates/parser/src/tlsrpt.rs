@@ -176,11 +176,12 @@ fn policy(
         }
     };
     let mut policy_strings = strings(get(pol, "policy-string"));
-    if policy_strings.len() == 1 && policy_strings[0].trim_start().starts_with('[') {
-        if let Ok(inner) = serde_json::from_str::<Vec<String>>(&policy_strings[0]) {
-            w.push("policy-string held a JSON-encoded array; decoded");
-            policy_strings = inner;
-        }
+    if policy_strings.len() == 1
+        && policy_strings[0].trim_start().starts_with('[')
+        && let Ok(inner) = serde_json::from_str::<Vec<String>>(&policy_strings[0])
+    {
+        w.push("policy-string held a JSON-encoded array; decoded");
+        policy_strings = inner;
     }
     let mx_raw = strings(get(pol, "mx-host"));
     let mut mx_hosts = Vec::with_capacity(mx_raw.len());

@@ -1,9 +1,14 @@
 //! Collects what a parse repaired or ignored, folding repeats into one line with a count.
 
+/// Distinct messages kept per report. Further distinct messages are only counted, so an
+/// input with a million damaged records costs neither quadratic time nor a million strings.
+const MAX_DISTINCT: usize = 50;
+
 /// De-duplicating warning collector.
 #[derive(Debug, Default)]
 pub(crate) struct Warnings {
     entries: Vec<(String, u32)>,
+    omitted: u64,
 }
 
 impl Warnings {
@@ -11,8 +16,10 @@ impl Warnings {
         let message = message.into();
         if let Some(entry) = self.entries.iter_mut().find(|(m, _)| *m == message) {
             entry.1 += 1;
-        } else {
+        } else if self.entries.len() < MAX_DISTINCT {
             self.entries.push((message, 1));
+        } else {
+            self.omitted += 1;
         }
     }
 
@@ -21,7 +28,9 @@ impl Warnings {
     }
 
     pub(crate) fn into_vec(self) -> Vec<String> {
-        self.entries
+        let omitted = self.omitted;
+        let mut out: Vec<String> = self
+            .entries
             .into_iter()
             .map(|(m, n)| {
                 if n == 1 {
@@ -30,7 +39,11 @@ impl Warnings {
                     format!("{m} ({n} times)")
                 }
             })
-            .collect()
+            .collect();
+        if omitted > 0 {
+            out.push(format!("{omitted} more warnings omitted"));
+        }
+        out
     }
 }
 
@@ -45,5 +58,18 @@ mod tests {
         w.push("b");
         w.push("a");
         assert_eq!(w.into_vec(), vec!["a (2 times)".to_owned(), "b".to_owned()]);
+    }
+
+    #[test]
+    fn distinct_warnings_are_capped_and_the_rest_counted() {
+        let mut w = Warnings::default();
+        for i in 0..MAX_DISTINCT + 7 {
+            w.push(format!("record {i} dropped"));
+        }
+        w.push("record 0 dropped");
+        let v = w.into_vec();
+        assert_eq!(v.len(), MAX_DISTINCT + 1);
+        assert_eq!(v[0], "record 0 dropped (2 times)");
+        assert_eq!(v[MAX_DISTINCT], "7 more warnings omitted");
     }
 }

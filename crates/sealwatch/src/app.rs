@@ -34,7 +34,9 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
             Command::Serve(args) => serve(&config, args).await,
             Command::Tenant(cmd) => tenant(&config, cmd).await,
             Command::Mailbox(cmd) => mailbox(&config, cmd).await,
-            Command::Parse(_) | Command::BenchParse(_) => bail!("not a database command"),
+            Command::Parse(_) | Command::BenchParse(_) | Command::BenchPoll(_) => {
+                bail!("not a database command")
+            }
         }
     })
 }
@@ -120,9 +122,11 @@ async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
         &store,
         parser,
         router,
-        args.paths.clone(),
-        only,
-        args.batch_size.max(1),
+        sealwatch_ingest::import::ImportRequest {
+            paths: args.paths.clone(),
+            only_tenant: only,
+            batch_size: args.batch_size,
+        },
         move |p| {
             if let Some(b) = &progress_bar {
                 b.set_position(p.bytes);

@@ -39,6 +39,8 @@ pub enum Command {
     Parse(ParseArgs),
     /// Generate a realistic report corpus and time `sealwatch parse --json` over it.
     BenchParse(BenchArgs),
+    /// Seed an IMAP mailbox with generated reports and time `poll --once` into each database.
+    BenchPoll(BenchPollArgs),
     /// Apply database migrations.
     Migrate,
     /// Ingest report files, .eml files, mbox files and Maildir folders into the database.
@@ -203,6 +205,35 @@ pub struct BenchArgs {
     #[arg(long)]
     pub keep: bool,
     /// Seed for the generator (same seed, same corpus).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPollArgs {
+    /// Report emails to seed (aggregate and TLS reports).
+    #[arg(long, default_value_t = 10_000)]
+    pub messages: usize,
+    /// Monitored domains (one tenant each).
+    #[arg(long, default_value_t = 50)]
+    pub domains: usize,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub imap_host: String,
+    /// Plain IMAP port of a loopback server that accepts any user with one password.
+    #[arg(long, default_value_t = 1143)]
+    pub imap_port: u16,
+    /// Environment variable holding that password.
+    #[arg(long, default_value = "SEALWATCH_TEST_IMAP_PASSWORD")]
+    pub password_env: String,
+    /// Databases to measure: sqlite, postgres (repeatable).
+    #[arg(long = "engine", default_values_t = ["sqlite".to_owned(), "postgres".to_owned()])]
+    pub engines: Vec<String>,
+    /// PostgreSQL server URL on which a scratch database is created and dropped.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub pg_admin_url: String,
+    /// Messages per FETCH and transaction.
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }

@@ -3,6 +3,7 @@
 
 mod app;
 mod bench;
+mod bench_poll;
 mod cli;
 mod config;
 mod parse_cmd;
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Parse(args) => parse_cmd::run(&args),
         cli::Command::BenchParse(args) => bench::run(&args),
+        cli::Command::BenchPoll(args) => bench_poll::run(&args),
         command => app::run(cli.config.as_deref(), command),
     };
     if std::env::var_os("SEALWATCH_PRINT_PEAK_RSS").is_some()

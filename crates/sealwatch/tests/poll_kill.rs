@@ -29,7 +29,12 @@ fn write_config(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
 
 fn poll_once(config: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sealwatch"))
-        .args(["--config", config.to_str().expect("utf-8"), "poll", "--once"])
+        .args([
+            "--config",
+            config.to_str().expect("utf-8"),
+            "poll",
+            "--once",
+        ])
         .output()
         .expect("run sealwatch poll")
 }
@@ -37,12 +42,23 @@ fn poll_once(config: &std::path::Path) -> std::process::Output {
 async fn a_poller_killed_mid_batch_loses_and_doubles_nothing(engine: Engine) {
     let db = TestDb::new(engine, "kill").await;
     db.store
-        .create_tenant("Alpha", &[DomainName::parse("alpha.example").expect("domain")])
+        .create_tenant(
+            "Alpha",
+            &[DomainName::parse("alpha.example").expect("domain")],
+        )
         .await
         .expect("tenant");
     let user = servers::unique_user("kill");
     let msgs: Vec<Vec<u8>> = (0..MESSAGES)
-        .map(|i| reports::aggregate_email("google.com", &format!("k-{i}"), "alpha.example", DAY, &[("192.0.2.1", 3), ("192.0.2.2", 4)]))
+        .map(|i| {
+            reports::aggregate_email(
+                "google.com",
+                &format!("k-{i}"),
+                "alpha.example",
+                DAY,
+                &[("192.0.2.1", 3), ("192.0.2.2", 4)],
+            )
+        })
         .collect();
     servers::seed(&user, "INBOX", &msgs);
     db.store
@@ -65,7 +81,12 @@ async fn a_poller_killed_mid_batch_loses_and_doubles_nothing(engine: Engine) {
 
     // Start a poll and kill it once some batches are committed but well before the end.
     let mut child = Command::new(env!("CARGO_BIN_EXE_sealwatch"))
-        .args(["--config", config.to_str().expect("utf-8"), "poll", "--once"])
+        .args([
+            "--config",
+            config.to_str().expect("utf-8"),
+            "poll",
+            "--once",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -88,13 +109,23 @@ async fn a_poller_killed_mid_batch_loses_and_doubles_nothing(engine: Engine) {
     child.kill().expect("SIGKILL");
     child.wait().expect("reap");
     let partial = db.store.counts().await.expect("counts");
-    assert!(partial.dmarc_reports < MESSAGES as u64, "killed mid-run, not after: {partial:?}");
+    assert!(
+        partial.dmarc_reports < MESSAGES as u64,
+        "killed mid-run, not after: {partial:?}"
+    );
 
     let out = poll_once(&config);
-    assert!(out.status.success(), "restart: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "restart: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = String::from_utf8_lossy(&out.stdout);
     let counts = db.store.counts().await.expect("counts");
-    assert_eq!(counts.dmarc_reports, MESSAGES as u64, "nothing lost; restart said {summary}");
+    assert_eq!(
+        counts.dmarc_reports, MESSAGES as u64,
+        "nothing lost; restart said {summary}"
+    );
     assert_eq!(counts.raw_messages, MESSAGES as u64, "nothing doubled");
     assert_eq!(counts.dmarc_messages, 7 * MESSAGES as i64);
     assert_eq!(servers::folder_state(&user, "INBOX").0, 0);
@@ -102,7 +133,10 @@ async fn a_poller_killed_mid_batch_loses_and_doubles_nothing(engine: Engine) {
 
     let third = poll_once(&config);
     assert!(third.status.success());
-    assert_eq!(String::from_utf8_lossy(&third.stdout).trim(), "stored 0, duplicates 0, quarantined 0");
+    assert_eq!(
+        String::from_utf8_lossy(&third.stdout).trim(),
+        "stored 0, duplicates 0, quarantined 0"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,14 +1,16 @@
 //! The ingest write path: raw messages, their reports and quarantine entries, in one
 //! transaction per batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{IntoColumnRef, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QuerySelect, Set, Statement, TransactionTrait, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IdenStatic,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, Statement,
+    TransactionTrait,
 };
-use sealwatch_model::{AggregateReport, FailureReport, Report, TlsReport};
+use sealwatch_model::{AggregateReport, Report};
 
 use crate::entities::{
     dmarc_record, dmarc_report, failure_report, mailbox_message, quarantine, raw_message,
@@ -134,19 +136,40 @@ fn outcome_of(items: &[Item]) -> &'static str {
     }
 }
 
-const CHUNK: usize = 500;
+/// Multi-row inserts use only these row counts, so each table has at most a handful of
+/// distinct statements and the drivers' prepared-statement caches stay warm (a statement
+/// per distinct row count would be re-prepared on almost every report).
+const CHUNK_SIZES: [usize; 3] = [128, 16, 1];
+
+/// Splits `items` into chunks whose lengths are all in [`CHUNK_SIZES`].
+fn fixed_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = CHUNK_SIZES
+            .iter()
+            .copied()
+            .find(|&n| n <= rest.len())
+            .unwrap_or(1);
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        Some(head)
+    })
+}
 
 impl Store {
     /// Writes a batch of messages in one transaction. Idempotent: a message seen before
     /// (same bytes) and a report seen before (same dedupe key and content) are counted as
     /// duplicates and not stored again; a report whose key matches but whose content differs
     /// is quarantined as `conflicting-duplicate` so neither copy is lost or double-counted.
+    ///
+    /// Rows are written set-wise (a few multi-row statements per table and batch, not a
+    /// statement per row): the cost of a batch is dominated by its size, not by round trips.
     pub async fn write_messages(&self, messages: Vec<NewMessage>) -> Result<WriteOutcome> {
         let txn = self.db.begin().await?;
-        let mut out = WriteOutcome::default();
-        for msg in messages {
-            write_one(&txn, msg, &mut out).await?;
-        }
+        let out = write_batch(&txn, messages).await?;
         txn.commit().await?;
         Ok(out)
     }
@@ -176,231 +199,442 @@ impl Store {
     }
 }
 
-async fn write_one(
+/// Runs a multi-row `INSERT … ON CONFLICT (key) DO NOTHING RETURNING id, key` and returns the
+/// inserted `(key, id)` pairs. Conflicting rows are simply not returned.
+async fn insert_returning_keys<A>(
     txn: &DatabaseTransaction,
-    msg: NewMessage,
-    out: &mut WriteOutcome,
+    rows: Vec<A>,
+    key: <A::Entity as EntityTrait>::Column,
+    id: <A::Entity as EntityTrait>::Column,
+) -> Result<Vec<(String, i64)>>
+where
+    A: ActiveModelTrait,
+{
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = <A::Entity as EntityTrait>::insert_many(rows)
+        .on_conflict(OnConflict::column(key).do_nothing().to_owned())
+        .into_query();
+    stmt.returning(Query::returning().columns([id.into_column_ref(), key.into_column_ref()]));
+    let key_name = key.as_str().to_owned();
+    let id_name = id.as_str().to_owned();
+    txn.query_all(&stmt)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<String>("", &key_name)?,
+                row.try_get::<i64>("", &id_name)?,
+            ))
+        })
+        .collect()
+}
+
+/// Inserts rows in fixed-size chunks without returning anything.
+async fn insert_all<A: ActiveModelTrait + Clone>(
+    txn: &DatabaseTransaction,
+    rows: &[A],
 ) -> Result<()> {
-    out.messages += 1;
-    let (source, mailbox_id, origin, imap) = match &msg.source {
-        MessageSource::Imap {
+    for chunk in fixed_chunks(rows) {
+        <A::Entity as EntityTrait>::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Inserts rows in fixed-size chunks, skipping conflicts on `key`; returns the inserted
+/// `(key, id)` pairs.
+async fn insert_new<A: ActiveModelTrait + Clone>(
+    txn: &DatabaseTransaction,
+    rows: &[A],
+    key: <A::Entity as EntityTrait>::Column,
+    id: <A::Entity as EntityTrait>::Column,
+) -> Result<HashMap<String, i64>> {
+    let mut out = HashMap::with_capacity(rows.len());
+    for chunk in fixed_chunks(rows) {
+        out.extend(insert_returning_keys(txn, chunk.to_vec(), key, id).await?);
+    }
+    Ok(out)
+}
+
+/// A report waiting for its row, with where it came from.
+struct PendingReport {
+    raw_id: i64,
+    item: ReportItem,
+}
+
+async fn write_batch(txn: &DatabaseTransaction, messages: Vec<NewMessage>) -> Result<WriteOutcome> {
+    let mut out = WriteOutcome {
+        messages: messages.len() as u64,
+        ..WriteOutcome::default()
+    };
+    if messages.is_empty() {
+        return Ok(out);
+    }
+    let now = Utc::now();
+
+    // 1. Raw messages. A sha256 already present (or repeated within the batch) means the
+    //    message and everything in it was ingested before.
+    let mut raw_rows = Vec::with_capacity(messages.len());
+    let mut imap_marks = Vec::new();
+    for msg in &messages {
+        let (source, mailbox_id, origin) = match &msg.source {
+            MessageSource::Imap { mailbox_id, .. } => ("imap", Some(*mailbox_id), None),
+            MessageSource::File { origin } => ("import", None, Some(origin.clone())),
+            MessageSource::Http { origin } => ("http", None, Some(origin.clone())),
+        };
+        raw_rows.push(raw_message::ActiveModel {
+            sha256: Set(msg.sha256.clone()),
+            size: Set(msg.bytes.len() as i64),
+            source: Set(source.to_owned()),
+            mailbox_id: Set(mailbox_id),
+            origin: Set(origin),
+            message_id: Set(msg.message_id.clone()),
+            outcome: Set(outcome_of(&msg.items).to_owned()),
+            bytes: Set(msg.bytes.clone()),
+            received_at: Set(now),
+            ..Default::default()
+        });
+    }
+    let fresh = insert_new(
+        txn,
+        &raw_rows,
+        raw_message::Column::Sha256,
+        raw_message::Column::Id,
+    )
+    .await?;
+    drop(raw_rows);
+    let known: Vec<String> = messages
+        .iter()
+        .filter(|m| !fresh.contains_key(&m.sha256))
+        .map(|m| m.sha256.clone())
+        .collect();
+    let mut existing: HashMap<String, i64> = HashMap::new();
+    for chunk in known.chunks(500) {
+        let rows: Vec<(i64, String)> = raw_message::Entity::find()
+            .filter(raw_message::Column::Sha256.is_in(chunk.iter().cloned()))
+            .select_only()
+            .column(raw_message::Column::Id)
+            .column(raw_message::Column::Sha256)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        existing.extend(rows.into_iter().map(|(id, sha)| (sha, id)));
+    }
+
+    // 2. Split the batch into reports to insert and quarantine entries.
+    let mut pending_agg = Vec::new();
+    let mut pending_tls = Vec::new();
+    let mut pending_fail = Vec::new();
+    let mut quarantine_rows = Vec::new();
+    let mut unused_fresh: HashSet<String> = fresh.keys().cloned().collect();
+    for msg in messages {
+        // The first message with fresh bytes owns the row; a copy later in the batch is a
+        // duplicate like any message seen before.
+        let (raw_id, is_fresh) = match fresh.get(&msg.sha256) {
+            Some(&id) => (id, unused_fresh.remove(&msg.sha256)),
+            None => (
+                *existing.get(&msg.sha256).ok_or_else(|| {
+                    sea_orm::DbErr::RecordNotFound(format!("raw message {}", msg.sha256))
+                })?,
+                false,
+            ),
+        };
+        if let MessageSource::Imap {
             mailbox_id,
             uidvalidity,
             uid,
-        } => (
-            "imap",
-            Some(*mailbox_id),
-            None,
-            Some((*mailbox_id, *uidvalidity, *uid)),
-        ),
-        MessageSource::File { origin } => ("import", None, Some(origin.clone()), None),
-        MessageSource::Http { origin } => ("http", None, Some(origin.clone()), None),
-    };
-    let size = msg.bytes.len() as i64;
-    let inserted = raw_message::Entity::insert(raw_message::ActiveModel {
-        sha256: Set(msg.sha256.clone()),
-        size: Set(size),
-        source: Set(source.to_owned()),
-        mailbox_id: Set(mailbox_id),
-        origin: Set(origin),
-        message_id: Set(msg.message_id.clone()),
-        outcome: Set(outcome_of(&msg.items).to_owned()),
-        bytes: Set(msg.bytes),
-        received_at: Set(Utc::now()),
-        ..Default::default()
-    })
-    .on_conflict_do_nothing_on([raw_message::Column::Sha256])
-    .exec(txn)
-    .await?;
-    let (raw_id, fresh) = match inserted {
-        TryInsertResult::Inserted(r) => (r.last_insert_id, true),
-        _ => {
-            let existing = raw_message::Entity::find()
-                .filter(raw_message::Column::Sha256.eq(msg.sha256.as_str()))
-                .select_only()
-                .column(raw_message::Column::Id)
-                .into_tuple::<i64>()
-                .one(txn)
-                .await?
-                .ok_or_else(|| {
-                    sea_orm::DbErr::RecordNotFound(format!("raw message {}", msg.sha256))
-                })?;
-            (existing, false)
+        } = msg.source
+        {
+            imap_marks.push(mailbox_message::ActiveModel {
+                mailbox_id: Set(mailbox_id),
+                uidvalidity: Set(i64::from(uidvalidity)),
+                uid: Set(i64::from(uid)),
+                raw_message_id: Set(raw_id),
+                created_at: Set(now),
+                ..Default::default()
+            });
         }
-    };
-    if let Some((mailbox_id, uidvalidity, uid)) = imap {
-        mailbox_message::Entity::insert(mailbox_message::ActiveModel {
-            mailbox_id: Set(mailbox_id),
-            uidvalidity: Set(i64::from(uidvalidity)),
-            uid: Set(i64::from(uid)),
-            raw_message_id: Set(raw_id),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        })
-        .on_conflict_do_nothing_on([
-            mailbox_message::Column::MailboxId,
-            mailbox_message::Column::Uidvalidity,
-            mailbox_message::Column::Uid,
-        ])
-        .exec_without_returning(txn)
-        .await?;
-    }
-    if !fresh {
-        // The same bytes were ingested before, with everything they contain.
-        out.duplicates += msg.items.len() as u64;
-        return Ok(());
-    }
-    for item in msg.items {
-        match item {
-            Item::Report(r) => write_report(txn, raw_id, *r, out).await?,
-            Item::Quarantine {
-                tenant_id,
-                reason,
-                detail,
-                part,
-            } => {
-                insert_quarantine(txn, raw_id, tenant_id, &reason, &detail, part).await?;
-                *out.quarantined.entry(reason).or_default() += 1;
+        if !is_fresh {
+            out.duplicates += msg.items.len() as u64;
+            continue;
+        }
+        for item in msg.items {
+            match item {
+                Item::Report(r) => {
+                    let p = PendingReport { raw_id, item: *r };
+                    match p.item.report {
+                        Report::DmarcAggregate(_) => pending_agg.push(p),
+                        Report::TlsRpt(_) => pending_tls.push(p),
+                        Report::DmarcFailure(_) => pending_fail.push(p),
+                    }
+                }
+                Item::Quarantine {
+                    tenant_id,
+                    reason,
+                    detail,
+                    part,
+                } => {
+                    *out.quarantined.entry(reason.clone()).or_default() += 1;
+                    quarantine_rows
+                        .push(quarantine_row(raw_id, tenant_id, reason, detail, part, now));
+                }
             }
         }
     }
+    insert_mailbox_marks(txn, &imap_marks).await?;
+
+    // 3. Reports, records, policies and details.
+    write_aggregates(txn, pending_agg, now, &mut out, &mut quarantine_rows).await?;
+    write_tls(txn, pending_tls, now, &mut out, &mut quarantine_rows).await?;
+    write_failures(txn, pending_fail, now, &mut out).await?;
+    insert_all(txn, &quarantine_rows).await?;
+    Ok(out)
+}
+
+async fn insert_mailbox_marks(
+    txn: &DatabaseTransaction,
+    marks: &[mailbox_message::ActiveModel],
+) -> Result<()> {
+    for chunk in fixed_chunks(marks) {
+        mailbox_message::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    mailbox_message::Column::MailboxId,
+                    mailbox_message::Column::Uidvalidity,
+                    mailbox_message::Column::Uid,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
     Ok(())
 }
 
-async fn insert_quarantine(
-    txn: &DatabaseTransaction,
+fn quarantine_row(
     raw_id: i64,
     tenant_id: Option<i64>,
-    reason: &str,
-    detail: &str,
+    reason: String,
+    detail: String,
     part: Option<String>,
-) -> Result<()> {
-    quarantine::Entity::insert(quarantine::ActiveModel {
+    now: DateTime<Utc>,
+) -> quarantine::ActiveModel {
+    quarantine::ActiveModel {
         raw_message_id: Set(raw_id),
         tenant_id: Set(tenant_id),
-        reason: Set(reason.to_owned()),
-        detail: Set(detail.to_owned()),
+        reason: Set(reason),
+        detail: Set(detail),
         part: Set(part),
         retry_count: Set(0),
-        created_at: Set(Utc::now()),
+        created_at: Set(now),
         ..Default::default()
-    })
-    .exec_without_returning(txn)
+    }
+}
+
+/// Sorts reports whose key was not inserted into duplicates and conflicting copies.
+/// `claimed` holds keys inserted by this batch with their content hashes; keys first seen
+/// before this batch are looked up through `stored_hashes`.
+fn settle_unstored(
+    unstored: Vec<PendingReport>,
+    claimed: &HashMap<String, String>,
+    stored_hashes: &HashMap<String, String>,
+    now: DateTime<Utc>,
+    out: &mut WriteOutcome,
+    quarantine_rows: &mut Vec<quarantine::ActiveModel>,
+) {
+    for p in unstored {
+        let known = claimed
+            .get(&p.item.dedupe_key)
+            .or_else(|| stored_hashes.get(&p.item.dedupe_key));
+        if known == Some(&p.item.content_hash) {
+            out.duplicates += 1;
+        } else {
+            let detail = format!(
+                "a report with the same reporter, id, policy domain and date range but different content is already stored (key {})",
+                p.item.dedupe_key
+            );
+            *out.quarantined
+                .entry("conflicting-duplicate".to_owned())
+                .or_default() += 1;
+            quarantine_rows.push(quarantine_row(
+                p.raw_id,
+                Some(p.item.tenant_id),
+                "conflicting-duplicate".to_owned(),
+                detail,
+                None,
+                now,
+            ));
+        }
+    }
+}
+
+/// Reports whose row this batch inserted (with the new id), the rest, and the content
+/// hash of every key this batch inserted.
+type Claimed = (
+    Vec<(i64, PendingReport)>,
+    Vec<PendingReport>,
+    HashMap<String, String>,
+);
+
+/// Splits pending reports into those whose row was inserted (first claim of each key)
+/// and the rest.
+fn claim(pending: Vec<PendingReport>, inserted: &HashMap<String, i64>) -> Claimed {
+    let mut stored = Vec::new();
+    let mut unstored = Vec::new();
+    let mut claimed: HashMap<String, String> = HashMap::new();
+    for p in pending {
+        match inserted.get(&p.item.dedupe_key) {
+            Some(id) if !claimed.contains_key(&p.item.dedupe_key) => {
+                claimed.insert(p.item.dedupe_key.clone(), p.item.content_hash.clone());
+                stored.push((*id, p));
+            }
+            _ => unstored.push(p),
+        }
+    }
+    (stored, unstored, claimed)
+}
+
+async fn write_aggregates(
+    txn: &DatabaseTransaction,
+    pending: Vec<PendingReport>,
+    now: DateTime<Utc>,
+    out: &mut WriteOutcome,
+    quarantine_rows: &mut Vec<quarantine::ActiveModel>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(pending.len());
+    for p in &pending {
+        let Report::DmarcAggregate(r) = &p.item.report else {
+            continue;
+        };
+        rows.push(aggregate_row(p, r, now)?);
+    }
+    let inserted = insert_new(
+        txn,
+        &rows,
+        dmarc_report::Column::DedupeKey,
+        dmarc_report::Column::Id,
+    )
     .await?;
+    drop(rows);
+    let (stored, unstored, claimed) = claim(pending, &inserted);
+    let hashes = existing_hashes(txn, &unstored, &claimed, Table::Dmarc).await?;
+    settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
+    out.stored += stored.len() as u64;
+    let mut records = Vec::new();
+    for (report_id, p) in &stored {
+        let Report::DmarcAggregate(r) = &p.item.report else {
+            continue;
+        };
+        let record_day = day(r.begin.timestamp());
+        for rec in &r.records {
+            records.push(dmarc_record::ActiveModel {
+                report_id: Set(*report_id),
+                tenant_id: Set(p.item.tenant_id),
+                domain_id: Set(p.item.domain_id),
+                day: Set(record_day),
+                source_ip: Set(rec.source_ip.to_string()),
+                count: Set(i64::try_from(rec.count).unwrap_or(i64::MAX)),
+                disposition: Set(rec
+                    .policy_evaluated
+                    .disposition
+                    .as_ref()
+                    .map(|v| v.to_string())),
+                dkim_result: Set(rec.policy_evaluated.dkim.as_ref().map(|v| v.to_string())),
+                spf_result: Set(rec.policy_evaluated.spf.as_ref().map(|v| v.to_string())),
+                header_from: Set(rec.identifiers.header_from.clone()),
+                envelope_from: Set(rec.identifiers.envelope_from.clone()),
+                envelope_to: Set(rec.identifiers.envelope_to.clone()),
+                reasons: Set(if rec.policy_evaluated.reasons.is_empty() {
+                    None
+                } else {
+                    Some(to_json("reasons", &rec.policy_evaluated.reasons)?)
+                }),
+                dkim_auth: Set(to_json("dkim results", &rec.auth_results.dkim)?),
+                spf_auth: Set(to_json("spf results", &rec.auth_results.spf)?),
+                ..Default::default()
+            });
+            if records.len() >= 2048 {
+                insert_all(txn, &records).await?;
+                records.clear();
+            }
+        }
+    }
+    insert_all(txn, &records).await?;
     Ok(())
 }
 
-async fn write_report(
+#[derive(Clone, Copy)]
+enum Table {
+    Dmarc,
+    Tls,
+}
+
+/// Content hashes of already-stored reports for the keys this batch could not insert.
+async fn existing_hashes(
     txn: &DatabaseTransaction,
-    raw_id: i64,
-    item: ReportItem,
-    out: &mut WriteOutcome,
-) -> Result<()> {
-    let ReportItem {
-        tenant_id,
-        domain_id,
-        dedupe_key,
-        content_hash,
-        report,
-    } = item;
-    let stored = match &report {
-        Report::DmarcAggregate(r) => {
-            insert_aggregate(
-                txn,
-                raw_id,
-                tenant_id,
-                domain_id,
-                &dedupe_key,
-                &content_hash,
-                r,
-            )
-            .await?
-        }
-        Report::TlsRpt(r) => {
-            insert_tls(
-                txn,
-                raw_id,
-                tenant_id,
-                domain_id,
-                &dedupe_key,
-                &content_hash,
-                r,
-            )
-            .await?
-        }
-        Report::DmarcFailure(r) => {
-            insert_failure(txn, raw_id, tenant_id, domain_id, &dedupe_key, r).await?
-        }
-    };
-    if stored {
-        out.stored += 1;
-        return Ok(());
+    unstored: &[PendingReport],
+    claimed: &HashMap<String, String>,
+    table: Table,
+) -> Result<HashMap<String, String>> {
+    let keys: Vec<String> = unstored
+        .iter()
+        .map(|p| p.item.dedupe_key.clone())
+        .filter(|k| !claimed.contains_key(k))
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in keys.chunks(500) {
+        let rows: Vec<(String, String)> = match table {
+            Table::Dmarc => {
+                dmarc_report::Entity::find()
+                    .filter(dmarc_report::Column::DedupeKey.is_in(chunk.iter().cloned()))
+                    .select_only()
+                    .column(dmarc_report::Column::DedupeKey)
+                    .column(dmarc_report::Column::ContentHash)
+                    .into_tuple()
+                    .all(txn)
+                    .await?
+            }
+            Table::Tls => {
+                tls_report::Entity::find()
+                    .filter(tls_report::Column::DedupeKey.is_in(chunk.iter().cloned()))
+                    .select_only()
+                    .column(tls_report::Column::DedupeKey)
+                    .column(tls_report::Column::ContentHash)
+                    .into_tuple()
+                    .all(txn)
+                    .await?
+            }
+        };
+        out.extend(rows);
     }
-    let existing_hash: Option<String> = match report {
-        Report::DmarcAggregate(_) => {
-            dmarc_report::Entity::find()
-                .filter(dmarc_report::Column::DedupeKey.eq(dedupe_key.as_str()))
-                .select_only()
-                .column(dmarc_report::Column::ContentHash)
-                .into_tuple()
-                .one(txn)
-                .await?
-        }
-        Report::TlsRpt(_) => {
-            tls_report::Entity::find()
-                .filter(tls_report::Column::DedupeKey.eq(dedupe_key.as_str()))
-                .select_only()
-                .column(tls_report::Column::ContentHash)
-                .into_tuple()
-                .one(txn)
-                .await?
-        }
-        Report::DmarcFailure(_) => Some(content_hash.clone()),
-    };
-    if existing_hash.as_deref() == Some(content_hash.as_str()) {
-        out.duplicates += 1;
-    } else {
-        let detail = format!(
-            "a report with the same reporter, id, policy domain and date range but different content is already stored (key {dedupe_key})"
-        );
-        insert_quarantine(
-            txn,
-            raw_id,
-            Some(tenant_id),
-            "conflicting-duplicate",
-            &detail,
-            None,
-        )
-        .await?;
-        *out.quarantined
-            .entry("conflicting-duplicate".to_owned())
-            .or_default() += 1;
-    }
-    Ok(())
+    Ok(out)
 }
 
 fn day(ts: i64) -> i32 {
     i32::try_from(ts.div_euclid(86_400)).unwrap_or(i32::MAX)
 }
 
-async fn insert_aggregate(
-    txn: &DatabaseTransaction,
-    raw_id: i64,
-    tenant_id: i64,
-    domain_id: i64,
-    dedupe_key: &str,
-    content_hash: &str,
+fn aggregate_row(
+    p: &PendingReport,
     r: &AggregateReport,
-) -> Result<bool> {
-    let p = &r.policy_published;
+    now: DateTime<Utc>,
+) -> Result<dmarc_report::ActiveModel> {
+    let pp = &r.policy_published;
     let begin = r.begin.timestamp();
     let end = r.end.timestamp();
-    let res = dmarc_report::Entity::insert(dmarc_report::ActiveModel {
-        tenant_id: Set(tenant_id),
-        domain_id: Set(domain_id),
-        raw_message_id: Set(Some(raw_id)),
-        dedupe_key: Set(dedupe_key.to_owned()),
-        content_hash: Set(content_hash.to_owned()),
+    Ok(dmarc_report::ActiveModel {
+        tenant_id: Set(p.item.tenant_id),
+        domain_id: Set(p.item.domain_id),
+        raw_message_id: Set(Some(p.raw_id)),
+        dedupe_key: Set(p.item.dedupe_key.clone()),
+        content_hash: Set(p.item.content_hash.clone()),
         org_name: Set(r.org_name.clone()),
         reporter_email: Set(r.email.clone()),
         report_id: Set(r.report_id.to_string()),
@@ -411,133 +645,137 @@ async fn insert_aggregate(
         end_day: Set(day(end)),
         message_count: Set(i64::try_from(r.message_count).unwrap_or(i64::MAX)),
         record_count: Set(i32::try_from(r.records.len()).unwrap_or(i32::MAX)),
-        adkim: Set(p.adkim.as_ref().map(|v| v.to_string())),
-        aspf: Set(p.aspf.as_ref().map(|v| v.to_string())),
-        p: Set(p.p.as_ref().map(|v| v.to_string())),
-        sp: Set(p.sp.as_ref().map(|v| v.to_string())),
-        np: Set(p.np.as_ref().map(|v| v.to_string())),
-        pct: Set(p.pct.map(i16::from)),
-        fo: Set(p.fo.clone()),
-        testing: Set(p.testing),
-        discovery_method: Set(p.discovery_method.as_ref().map(|v| v.to_string())),
+        adkim: Set(pp.adkim.as_ref().map(|v| v.to_string())),
+        aspf: Set(pp.aspf.as_ref().map(|v| v.to_string())),
+        p: Set(pp.p.as_ref().map(|v| v.to_string())),
+        sp: Set(pp.sp.as_ref().map(|v| v.to_string())),
+        np: Set(pp.np.as_ref().map(|v| v.to_string())),
+        pct: Set(pp.pct.map(i16::from)),
+        fo: Set(pp.fo.clone()),
+        testing: Set(pp.testing),
+        discovery_method: Set(pp.discovery_method.as_ref().map(|v| v.to_string())),
         xml_namespace: Set(r.xml_namespace.clone()),
         errors: Set(to_json("errors", &r.errors)?),
         warnings: Set(to_json("warnings", &r.warnings)?),
         submitter: Set(to_json("submitter", &r.submitter)?),
-        created_at: Set(Utc::now()),
+        created_at: Set(now),
         ..Default::default()
     })
-    .on_conflict_do_nothing_on([dmarc_report::Column::DedupeKey])
-    .exec(txn)
-    .await?;
-    let TryInsertResult::Inserted(res) = res else {
-        return Ok(false);
-    };
-    let report_id = res.last_insert_id;
-    let record_day = day(begin);
-    for chunk in r.records.chunks(CHUNK) {
-        let rows = chunk
-            .iter()
-            .map(|rec| {
-                Ok(dmarc_record::ActiveModel {
-                    report_id: Set(report_id),
-                    tenant_id: Set(tenant_id),
-                    domain_id: Set(domain_id),
-                    day: Set(record_day),
-                    source_ip: Set(rec.source_ip.to_string()),
-                    count: Set(i64::try_from(rec.count).unwrap_or(i64::MAX)),
-                    disposition: Set(rec
-                        .policy_evaluated
-                        .disposition
-                        .as_ref()
-                        .map(|v| v.to_string())),
-                    dkim_result: Set(rec.policy_evaluated.dkim.as_ref().map(|v| v.to_string())),
-                    spf_result: Set(rec.policy_evaluated.spf.as_ref().map(|v| v.to_string())),
-                    header_from: Set(rec.identifiers.header_from.clone()),
-                    envelope_from: Set(rec.identifiers.envelope_from.clone()),
-                    envelope_to: Set(rec.identifiers.envelope_to.clone()),
-                    reasons: Set(if rec.policy_evaluated.reasons.is_empty() {
-                        None
-                    } else {
-                        Some(to_json("reasons", &rec.policy_evaluated.reasons)?)
-                    }),
-                    dkim_auth: Set(to_json("dkim results", &rec.auth_results.dkim)?),
-                    spf_auth: Set(to_json("spf results", &rec.auth_results.spf)?),
-                    ..Default::default()
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        dmarc_record::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(true)
 }
 
-async fn insert_tls(
+async fn write_tls(
     txn: &DatabaseTransaction,
-    raw_id: i64,
-    tenant_id: i64,
-    domain_id: i64,
-    dedupe_key: &str,
-    content_hash: &str,
-    r: &TlsReport,
-) -> Result<bool> {
-    let begin = r.begin.timestamp();
-    let end = r.end.timestamp();
-    let res = tls_report::Entity::insert(tls_report::ActiveModel {
-        tenant_id: Set(tenant_id),
-        domain_id: Set(domain_id),
-        raw_message_id: Set(Some(raw_id)),
-        dedupe_key: Set(dedupe_key.to_owned()),
-        content_hash: Set(content_hash.to_owned()),
-        org_name: Set(r.org_name.clone()),
-        contact_info: Set(r.contact_info.clone()),
-        report_id: Set(r.report_id.to_string()),
-        begin_ts: Set(begin),
-        end_ts: Set(end),
-        begin_day: Set(day(begin)),
-        end_day: Set(day(end)),
-        successful_sessions: Set(i64::try_from(r.successful_sessions).unwrap_or(i64::MAX)),
-        failed_sessions: Set(i64::try_from(r.failed_sessions).unwrap_or(i64::MAX)),
-        warnings: Set(to_json("warnings", &r.warnings)?),
-        submitter: Set(to_json("submitter", &r.submitter)?),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    })
-    .on_conflict_do_nothing_on([tls_report::Column::DedupeKey])
-    .exec(txn)
-    .await?;
-    let TryInsertResult::Inserted(res) = res else {
-        return Ok(false);
-    };
-    let report_id = res.last_insert_id;
-    for p in &r.policies {
-        let policy_id = tls_policy::Entity::insert(tls_policy::ActiveModel {
-            tls_report_id: Set(report_id),
-            tenant_id: Set(tenant_id),
-            domain_id: Set(domain_id),
-            policy_type: Set(p.policy_type.to_string()),
-            policy_domain: Set(p.policy_domain.as_ref().map(ToString::to_string)),
-            policy_strings: Set(to_json("policy strings", &p.policy_strings)?),
-            mx_hosts: Set(to_json("mx hosts", &p.mx_hosts)?),
-            sts_mode: Set(p.sts_mode().map(str::to_owned)),
-            successful_sessions: Set(i64::try_from(p.successful_sessions).unwrap_or(i64::MAX)),
-            failed_sessions: Set(i64::try_from(p.failed_sessions).unwrap_or(i64::MAX)),
+    pending: Vec<PendingReport>,
+    now: DateTime<Utc>,
+    out: &mut WriteOutcome,
+    quarantine_rows: &mut Vec<quarantine::ActiveModel>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(pending.len());
+    for p in &pending {
+        let Report::TlsRpt(r) = &p.item.report else {
+            continue;
+        };
+        let begin = r.begin.timestamp();
+        let end = r.end.timestamp();
+        rows.push(tls_report::ActiveModel {
+            tenant_id: Set(p.item.tenant_id),
+            domain_id: Set(p.item.domain_id),
+            raw_message_id: Set(Some(p.raw_id)),
+            dedupe_key: Set(p.item.dedupe_key.clone()),
+            content_hash: Set(p.item.content_hash.clone()),
+            org_name: Set(r.org_name.clone()),
+            contact_info: Set(r.contact_info.clone()),
+            report_id: Set(r.report_id.to_string()),
+            begin_ts: Set(begin),
+            end_ts: Set(end),
+            begin_day: Set(day(begin)),
+            end_day: Set(day(end)),
+            successful_sessions: Set(i64::try_from(r.successful_sessions).unwrap_or(i64::MAX)),
+            failed_sessions: Set(i64::try_from(r.failed_sessions).unwrap_or(i64::MAX)),
+            warnings: Set(to_json("warnings", &r.warnings)?),
+            submitter: Set(to_json("submitter", &r.submitter)?),
+            created_at: Set(now),
             ..Default::default()
-        })
-        .exec(txn)
-        .await?
-        .last_insert_id;
-        for chunk in p.failure_details.chunks(CHUNK) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|d| tls_failure_detail::ActiveModel {
-                    tls_policy_id: Set(policy_id),
-                    tls_report_id: Set(report_id),
-                    tenant_id: Set(tenant_id),
-                    domain_id: Set(domain_id),
-                    day: Set(day(begin)),
+        });
+    }
+    let inserted = insert_new(
+        txn,
+        &rows,
+        tls_report::Column::DedupeKey,
+        tls_report::Column::Id,
+    )
+    .await?;
+    drop(rows);
+    let (stored, unstored, claimed) = claim(pending, &inserted);
+    let hashes = existing_hashes(txn, &unstored, &claimed, Table::Tls).await?;
+    settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
+    out.stored += stored.len() as u64;
+
+    // Policies of all stored reports in one go; their ids come back ordered by insertion,
+    // which is the order of the policies within each report.
+    let mut policy_rows = Vec::new();
+    for (report_id, p) in &stored {
+        let Report::TlsRpt(r) = &p.item.report else {
+            continue;
+        };
+        for pol in &r.policies {
+            policy_rows.push(tls_policy::ActiveModel {
+                tls_report_id: Set(*report_id),
+                tenant_id: Set(p.item.tenant_id),
+                domain_id: Set(p.item.domain_id),
+                policy_type: Set(pol.policy_type.to_string()),
+                policy_domain: Set(pol.policy_domain.as_ref().map(ToString::to_string)),
+                policy_strings: Set(to_json("policy strings", &pol.policy_strings)?),
+                mx_hosts: Set(to_json("mx hosts", &pol.mx_hosts)?),
+                sts_mode: Set(pol.sts_mode().map(str::to_owned)),
+                successful_sessions: Set(i64::try_from(pol.successful_sessions).unwrap_or(i64::MAX)),
+                failed_sessions: Set(i64::try_from(pol.failed_sessions).unwrap_or(i64::MAX)),
+                ..Default::default()
+            });
+        }
+    }
+    if policy_rows.is_empty() {
+        return Ok(());
+    }
+    insert_all(txn, &policy_rows).await?;
+    drop(policy_rows);
+    let report_ids: Vec<i64> = stored.iter().map(|(id, _)| *id).collect();
+    let mut policy_ids: HashMap<i64, Vec<i64>> = HashMap::new();
+    for chunk in report_ids.chunks(500) {
+        let rows: Vec<(i64, i64)> = tls_policy::Entity::find()
+            .filter(tls_policy::Column::TlsReportId.is_in(chunk.iter().copied()))
+            .select_only()
+            .column(tls_policy::Column::TlsReportId)
+            .column(tls_policy::Column::Id)
+            .order_by_asc(tls_policy::Column::Id)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        for (report_id, id) in rows {
+            policy_ids.entry(report_id).or_default().push(id);
+        }
+    }
+    let mut details = Vec::new();
+    for (report_id, p) in &stored {
+        let Report::TlsRpt(r) = &p.item.report else {
+            continue;
+        };
+        let ids = policy_ids
+            .get(report_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let begin_day = day(r.begin.timestamp());
+        for (pol, policy_id) in r.policies.iter().zip(ids) {
+            for d in &pol.failure_details {
+                details.push(tls_failure_detail::ActiveModel {
+                    tls_policy_id: Set(*policy_id),
+                    tls_report_id: Set(*report_id),
+                    tenant_id: Set(p.item.tenant_id),
+                    domain_id: Set(p.item.domain_id),
+                    day: Set(begin_day),
                     result_type: Set(d.result_type.to_string()),
                     sending_mta_ip: Set(d.sending_mta_ip.as_ref().map(ToString::to_string)),
                     receiving_mx_hostname: Set(d.receiving_mx_hostname.clone()),
@@ -547,49 +785,80 @@ async fn insert_tls(
                     additional_information: Set(d.additional_information.clone()),
                     failure_reason_code: Set(d.failure_reason_code.clone()),
                     ..Default::default()
-                })
-                .collect();
-            tls_failure_detail::Entity::insert_many(rows)
-                .exec_without_returning(txn)
-                .await?;
+                });
+            }
         }
     }
-    Ok(true)
+    insert_all(txn, &details).await?;
+    Ok(())
 }
 
-async fn insert_failure(
+async fn write_failures(
     txn: &DatabaseTransaction,
-    raw_id: i64,
-    tenant_id: i64,
-    domain_id: i64,
-    dedupe_key: &str,
-    r: &FailureReport,
-) -> Result<bool> {
-    let arrival = r.begin.map(|t| t.timestamp());
-    let res = failure_report::Entity::insert(failure_report::ActiveModel {
-        tenant_id: Set(tenant_id),
-        domain_id: Set(domain_id),
-        raw_message_id: Set(Some(raw_id)),
-        dedupe_key: Set(dedupe_key.to_owned()),
-        org_name: Set(r.org_name.clone()),
-        feedback_type: Set(r.feedback_type.clone()),
-        reported_domain: Set(r
-            .reported_domain
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default()),
-        source_ip: Set(r.source_ip.as_ref().map(ToString::to_string)),
-        arrival_ts: Set(arrival),
-        day: Set(arrival.map(day)),
-        auth_failure: Set(r.auth_failure.clone()),
-        fields: Set(to_json("fields", &r.fields)?),
-        warnings: Set(to_json("warnings", &r.warnings)?),
-        submitter: Set(to_json("submitter", &r.submitter)?),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    })
-    .on_conflict_do_nothing_on([failure_report::Column::DedupeKey])
-    .exec_without_returning(txn)
+    pending: Vec<PendingReport>,
+    now: DateTime<Utc>,
+    out: &mut WriteOutcome,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(pending.len());
+    for p in &pending {
+        let Report::DmarcFailure(r) = &p.item.report else {
+            continue;
+        };
+        let arrival = r.begin.map(|t| t.timestamp());
+        rows.push(failure_report::ActiveModel {
+            tenant_id: Set(p.item.tenant_id),
+            domain_id: Set(p.item.domain_id),
+            raw_message_id: Set(Some(p.raw_id)),
+            dedupe_key: Set(p.item.dedupe_key.clone()),
+            org_name: Set(r.org_name.clone()),
+            feedback_type: Set(r.feedback_type.clone()),
+            reported_domain: Set(r
+                .reported_domain
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()),
+            source_ip: Set(r.source_ip.as_ref().map(ToString::to_string)),
+            arrival_ts: Set(arrival),
+            day: Set(arrival.map(day)),
+            auth_failure: Set(r.auth_failure.clone()),
+            fields: Set(to_json("fields", &r.fields)?),
+            warnings: Set(to_json("warnings", &r.warnings)?),
+            submitter: Set(to_json("submitter", &r.submitter)?),
+            created_at: Set(now),
+            ..Default::default()
+        });
+    }
+    let inserted = insert_new(
+        txn,
+        &rows,
+        failure_report::Column::DedupeKey,
+        failure_report::Column::Id,
+    )
     .await?;
-    Ok(matches!(res, TryInsertResult::Inserted(n) if n > 0))
+    let (stored, unstored, _) = claim(pending, &inserted);
+    out.stored += stored.len() as u64;
+    // A failure report describes one message: the same key is the same report.
+    out.duplicates += unstored.len() as u64;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_chunks_cover_everything_with_few_sizes() {
+        let items: Vec<u32> = (0..300).collect();
+        let chunks: Vec<&[u32]> = fixed_chunks(&items).collect();
+        let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(
+            lens,
+            vec![128, 128, 16, 16, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+        );
+        assert_eq!(chunks.concat(), items);
+        assert_eq!(fixed_chunks::<u32>(&[]).count(), 0);
+    }
 }
