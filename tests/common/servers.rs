@@ -64,6 +64,7 @@ pub fn unique_user(label: &str) -> String {
 /// A plain IMAP session on loopback for seeding and inspecting mailboxes.
 pub fn session(user: &str) -> imap::Session<std::net::TcpStream> {
     let tcp = std::net::TcpStream::connect(("127.0.0.1", imap_port())).expect("connect to Dovecot");
+    tcp.set_nodelay(true).expect("nodelay");
     let mut client = imap::Client::new(tcp);
     client.read_greeting().expect("greeting");
     client

@@ -121,6 +121,7 @@ fn seed(
     let started = Instant::now();
     let tcp = std::net::TcpStream::connect((args.imap_host.as_str(), args.imap_port))
         .context("connecting to the IMAP server")?;
+    tcp.set_nodelay(true)?;
     let mut client = imap::Client::new(tcp);
     client.read_greeting()?;
     let mut session = client
