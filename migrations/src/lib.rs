@@ -11,6 +11,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261130_000001_create_ingest_schema;
+mod m20261130_000002_create_anomalies;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -19,6 +20,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261130_000001_create_ingest_schema::Migration)]
+        vec![
+            Box::new(m20261130_000001_create_ingest_schema::Migration),
+            Box::new(m20261130_000002_create_anomalies::Migration),
+        ]
     }
 }

@@ -49,6 +49,8 @@ take_lock
 if [ "$FRESH" = 1 ] && [ -d "$STATE" ]; then
   log "--fresh: stopping servers and wiping $STATE"
   stop_pidfile https "$RUN/https.pid" "https_server.py --webroot $WEBROOT"
+  stop_pidfile https-zones "$RUN/https-zones.pid" "https_server.py --listen 127.0.0.1:$HTTPS_ZONES_PORT"
+  stop_pidfile https-expired "$RUN/https-expired.pid" "https_server.py --listen 127.0.0.1:$HTTPS_EXPIRED_PORT"
   stop_pidfile smtp "$RUN/smtp.pid" "smtp_sink.py --spool $SPOOL"
   stop_pidfile nsd "$RUN/nsd.pid" "$NSD_CONF"
   dovecot_stop
@@ -253,10 +255,82 @@ ensure_https() {
   log "https: 127.0.0.1:$HTTPS_PORT serving $WEBROOT/<host>/ then $SW_DIR/https/www/<host>/ (pid $(cat "$RUN/https.pid"))"
 }
 
+# ---------- HTTPS for the test zones (health checks) ----------
+# Two more listeners with the same web roots, so MTA-STS policies can be fetched for every
+# test zone: $HTTPS_ZONES_PORT with a certificate from the test CA for <zone> and *.<zone> of
+# every tests/servers/dns/<zone>.zone (so mta-sts.<zone> is valid), and $HTTPS_EXPIRED_PORT
+# with a certificate for the same names that expired in 2020.
+zone_sans() {
+  local z s=""
+  for z in "$SW_DIR"/dns/*.zone; do z=$(basename "$z" .zone); s="$s,DNS:$z,DNS:*.$z"; done
+  echo "${s#,}"
+}
+ensure_zone_cert() {   # NAME valid|expired -> $CERTS/NAME-chain.pem, $CERTS/NAME.key
+  local name=$1 kind=$2 want tmp
+  local dates=(-days 825)
+  want="$kind $(spec_hash < "$CERTS/ca.pem") $(zone_sans)"
+  if [ -s "$CERTS/$name-chain.pem" ] && [ -s "$CERTS/$name.key" ] &&
+     [ "$(cat "$CERTS/$name.meta" 2>/dev/null)" = "$want" ] &&
+     { [ "$kind" = expired ] || openssl x509 -checkend 86400 -noout -in "$CERTS/$name-chain.pem" >/dev/null 2>&1; }; then
+    return 0
+  fi
+  [ "$kind" = expired ] && dates=(-startdate 20200101000000Z -enddate 20200201000000Z)
+  tmp=$(mktemp -d "$CERTS/gen.XXXXXX")
+  {
+    printf '[req]\ndistinguished_name = dn\n[dn]\n[ca]\ndefault_ca = testca\n[testca]\n'
+    printf 'database = %s/index.txt\nnew_certs_dir = %s\nserial = %s/serial\n' "$tmp" "$tmp" "$tmp"
+    printf 'default_md = sha256\npolicy = anything\nunique_subject = no\n[anything]\ncommonName = supplied\n'
+    printf '[leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyEncipherment\n'
+    printf 'extendedKeyUsage = serverAuth\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n'
+    printf 'subjectAltName = %s\n' "$(zone_sans)"
+  } > "$tmp/openssl.cnf"
+  (
+    cd "$tmp"
+    : > index.txt
+    openssl rand -hex 12 > serial
+    openssl req -new -config openssl.cnf -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -subj "/CN=sealwatch test zones ($kind)" -keyout leaf.key -out leaf.csr
+    openssl ca -batch -config openssl.cnf -cert "$CERTS/ca.pem" -keyfile "$CERTS/ca.key" \
+      -in leaf.csr -out leaf.pem -extensions leaf -notext "${dates[@]}"
+  ) >"$LOGS/openssl-$name.log" 2>&1 || { rm -rf "$tmp"; fail_with_log "$name certificate generation failed" "$LOGS/openssl-$name.log"; }
+  cat "$tmp/leaf.pem" "$CERTS/ca.pem" > "$tmp/chain.pem"
+  chmod 600 "$tmp/leaf.key"
+  chmod 644 "$tmp/chain.pem"
+  mv -f "$tmp/leaf.key" "$CERTS/$name.key"
+  mv -f "$tmp/chain.pem" "$CERTS/$name-chain.pem"
+  echo "$want" > "$CERTS/$name.meta"
+  rm -rf "$tmp"
+  log "certs: $kind certificate $name for the test zones"
+}
+ensure_https_extra() {   # NAME PORT CERT-NAME
+  local name=$1 port=$2 cert=$3 pat spec
+  pat="https_server.py --listen 127.0.0.1:$port"
+  local args=(--listen "127.0.0.1:$port" --webroot "$WEBROOT" --webroot "$SW_DIR/https/www"
+    --cert "$CERTS/$cert-chain.pem" --key "$CERTS/$cert.key" --pidfile "$RUN/$name.pid")
+  spec=$({ cat "$SW_DIR/https_server.py"; echo "$PY ${args[*]}"; cat "$CERTS/$cert-chain.pem"; } | spec_hash)
+  if alive "$RUN/$name.pid" "$pat" && spec_ok "$name" "$spec" && tcp_open "$port"; then
+    log "$name: already running (pid $(cat "$RUN/$name.pid"))"
+    return 0
+  fi
+  stop_pidfile "$name" "$RUN/$name.pid" "$pat"
+  if port_taken "$port"; then die "port $port is used by another process; see: ss -ltnp"; fi
+  spawn "$LOGS/$name.log" "$PY" "$SW_DIR/https_server.py" "${args[@]}"
+  wait_for "$name" "$LOGS/$name.log" - test -s "$RUN/$name.pid"
+  wait_for "$name" "$LOGS/$name.log" "$RUN/$name.pid" tcp_open "$port"
+  echo "$spec" > "$RUN/$name.spec"
+  log "$name: 127.0.0.1:$port with the $cert certificate (pid $(cat "$RUN/$name.pid"))"
+}
+ensure_https_zones() {
+  ensure_zone_cert https-zones valid
+  ensure_zone_cert https-expired expired
+  ensure_https_extra https-zones "$HTTPS_ZONES_PORT" https-zones
+  ensure_https_extra https-expired "$HTTPS_EXPIRED_PORT" https-expired
+}
+
 if want dovecot; then ensure_dovecot; fi
 if want smtp; then ensure_smtp; fi
 if want dns; then ensure_dns; fi
-if want https; then ensure_https; fi
+if want https; then ensure_https; ensure_https_zones; fi
 
 # ---------- environment for the tests ----------
 cat > "$STATE/servers.env.tmp" <<EOF
@@ -281,6 +355,8 @@ export SEALWATCH_TEST_DNS_ZONES='$ZONES'
 export SEALWATCH_TEST_DNS_PIDFILE='$RUN/nsd.pid'
 export SEALWATCH_TEST_HTTPS_PORT='$HTTPS_PORT'
 export SEALWATCH_TEST_HTTPS_WEBROOT='$WEBROOT'
+export SEALWATCH_TEST_HTTPS_ZONES_PORT='$HTTPS_ZONES_PORT'
+export SEALWATCH_TEST_HTTPS_EXPIRED_PORT='$HTTPS_EXPIRED_PORT'
 EOF
 mv -f "$STATE/servers.env.tmp" "$STATE/servers.env"
 log "ready ($ONLY); for tests: . $STATE/servers.env"

@@ -21,6 +21,8 @@ if [ ! -d "$STATE" ]; then
 fi
 take_lock
 stop_pidfile https "$RUN/https.pid" "https_server.py --webroot $WEBROOT"
+stop_pidfile https-zones "$RUN/https-zones.pid" "https_server.py --listen 127.0.0.1:$HTTPS_ZONES_PORT"
+stop_pidfile https-expired "$RUN/https-expired.pid" "https_server.py --listen 127.0.0.1:$HTTPS_EXPIRED_PORT"
 stop_pidfile smtp "$RUN/smtp.pid" "smtp_sink.py --spool $SPOOL"
 stop_pidfile nsd "$RUN/nsd.pid" "$NSD_CONF"
 dovecot_stop

@@ -27,6 +27,9 @@ use crate::hints::Hints;
 use crate::text::{Decoded, TextRepairs, clean_xml_text, decode_document};
 use crate::warnings::Warnings;
 
+/// Bytes of the root element name kept for the "not a DMARC report" message.
+const MAX_SHOWN_NAME: usize = 64;
+
 /// Containers of the aggregate report schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ctx {
@@ -375,24 +378,28 @@ impl<'a> Scanner<'a, '_> {
                 }
                 c if is_name_start(c) => {
                     let ne = name_end(b, lt + 1);
-                    let (tag_end, self_closing) = match memchr2(b'>', b'<', &b[ne..]) {
+                    // `attrs_end` is where the attributes end: at the `>`, or at the `<` or
+                    // end of input that cut a malformed tag short (always a char boundary).
+                    let (attrs_end, tag_end, self_closing) = match memchr2(b'>', b'<', &b[ne..]) {
                         Some(i) if b[ne + i] == b'>' => {
-                            (ne + i + 1, ne + i > lt + 1 && b[ne + i - 1] == b'/')
+                            (ne + i, ne + i + 1, ne + i > lt + 1 && b[ne + i - 1] == b'/')
                         }
                         Some(i) => {
                             self.warnings.push("malformed start tag repaired");
-                            (ne + i, false)
+                            (ne + i, ne + i, false)
                         }
-                        None => (len, false),
+                        None => (len, len, false),
                     };
                     let full = &b[lt + 1..ne];
                     let name = local(full);
                     if self.root_name.is_none() {
-                        self.root_name = Some(String::from_utf8_lossy(full).into_owned());
+                        // Only for the error message: a "name" can be the whole document.
+                        let shown = &full[..full.len().min(MAX_SHOWN_NAME)];
+                        self.root_name = Some(String::from_utf8_lossy(shown).into_owned());
                     }
                     if name == b"feedback" && self.namespace.is_none() {
                         let prefix = &full[..full.len() - name.len()];
-                        self.namespace = xmlns(&doc[ne..tag_end.saturating_sub(1).max(ne)], prefix);
+                        self.namespace = xmlns(&doc[ne..attrs_end], prefix);
                     }
                     pos = self.start_tag(name, self_closing, tag_end)?;
                 }
@@ -468,7 +475,11 @@ impl<'a> Scanner<'a, '_> {
                 let end = loop {
                     match find(b, search, b"extension>") {
                         Some(i) if i > 0 && (b[i - 1] == b'/' || b[i - 1] == b':') => {
-                            let lt = memchr::memrchr(b'<', &b[..i]).unwrap_or(i);
+                            // The end tag's `<`, searched only inside the element: a
+                            // broken `/extension>` without one must not reach back into
+                            // the start tag.
+                            let lt = memchr::memrchr(b'<', &b[tag_end..i])
+                                .map_or(i - 1, |j| tag_end + j);
                             break Some((lt, i + 10));
                         }
                         Some(i) => search = i + 10,
@@ -873,7 +884,11 @@ impl<'a> Scanner<'a, '_> {
         if self.records.is_empty() {
             self.warnings.push("report has no usable records");
         }
-        let message_count = self.records.iter().map(|r| r.count).sum();
+        // Counts are attacker-controlled u64s: saturate rather than overflow.
+        let message_count = self
+            .records
+            .iter()
+            .fold(0u64, |sum, r| sum.saturating_add(r.count));
         Ok(AggregateReport {
             org_name,
             report_id,
@@ -1038,4 +1053,87 @@ fn cdata_text(raw: &str, repairs: &mut TextRepairs) -> String {
     }
     out.push_str(&clean_xml_text(rest, repairs));
     out.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use sealwatch_model::{AggregateReport, Report};
+
+    use crate::Parser;
+
+    fn report(records: &str, extra: &str) -> String {
+        format!(
+            "<feedback><report_metadata><org_name>o</org_name><report_id>r</report_id>\
+             <date_range><begin>1</begin><end>2</end></date_range></report_metadata>\
+             <policy_published><domain>example.com</domain></policy_published>\
+             {records}{extra}</feedback>"
+        )
+    }
+
+    fn aggregate(input: &str) -> AggregateReport {
+        let parsed = Parser::default()
+            .parse(input.as_bytes(), None)
+            .expect("a report");
+        match parsed.reports.into_iter().next() {
+            Some(Report::DmarcAggregate(a)) => a,
+            other => panic!("not an aggregate report: {other:?}"),
+        }
+    }
+
+    /// Found with the fuzz harness: a `<feedback` start tag cut short by `<` right after a
+    /// multi-byte character sliced the document inside that character when looking for
+    /// `xmlns`.
+    #[test]
+    fn feedback_tag_cut_short_after_multibyte_text_does_not_panic() {
+        let err = Parser::default()
+            .parse("<feedback \u{e9}<".as_bytes(), None)
+            .expect_err("not a report");
+        assert_eq!(err.code(), "not-dmarc-xml");
+        let a = aggregate(&report("", "").replacen(
+            "<feedback>",
+            "<feedback xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\" \u{e9}",
+            1,
+        ));
+        assert_eq!(
+            a.xml_namespace.as_deref(),
+            Some("urn:ietf:params:xml:ns:dmarc-2.0")
+        );
+    }
+
+    /// Found with the fuzz harness: an `<extension>` closed by a broken `/extension>` (no
+    /// `<`) took the start tag's `<` as the end of its content and sliced backwards.
+    #[test]
+    fn extension_closed_without_lt_does_not_panic() {
+        let a = aggregate(&report("", "<extension>/extension>"));
+        assert_eq!(a.extensions, vec![String::new()]);
+        let a = aggregate(&report(
+            "",
+            "<extension><x>1</x></extension><d:extension>2</d:extension>",
+        ));
+        assert_eq!(a.extensions, vec!["<x>1</x>".to_owned(), "2".to_owned()]);
+    }
+
+    /// Found checking peak memory on a gzip-in-gzip bomb (3.6 GB RSS for 510 MiB): an
+    /// element name running to the end of the document was copied whole into the error
+    /// message (the name, the message and its display: three more copies).
+    #[test]
+    fn root_name_in_error_is_bounded() {
+        let doc = format!("<{}", "\u{ff}".repeat(100_000));
+        let err = Parser::default()
+            .parse(doc.as_bytes(), None)
+            .expect_err("not a report");
+        assert_eq!(err.code(), "not-dmarc-xml");
+        assert!(err.to_string().len() < 200, "{}", err.to_string().len());
+    }
+
+    /// Found with the fuzz harness: `message_count` summed attacker-controlled u64 counts
+    /// and overflowed (a panic with overflow checks, a wrapped total without).
+    #[test]
+    fn message_count_saturates() {
+        let record = "<record><row><source_ip>192.0.2.1</source_ip>\
+                      <count>18446744073709551615</count></row></record>";
+        let a = aggregate(&report(&record.repeat(2), ""));
+        assert_eq!(a.records.len(), 2);
+        assert_eq!(a.message_count, u64::MAX);
+    }
 }

@@ -21,10 +21,19 @@ pub(crate) fn parse_email(
             limit: limits.max_mime_depth,
         });
     }
-    let message = MessageParser::default()
-        .parse(bytes)
+    let message = parse_mime(bytes)?
         .ok_or_else(|| ParseError::NotAReport("not an email: no header fields".to_owned()))?;
     walk_message(run, &message, place)
+}
+
+/// Runs the MIME parser, containing any panic of it. mail-parser documents `parse` as never
+/// panicking, but malformed nesting (a `message/rfc822` part directly inside another before
+/// the closing boundary) reaches a `debug_assert!(false, …)` in it: builds with debug
+/// assertions (tests, dev builds) would otherwise abort on one hostile email.
+fn parse_mime(bytes: &[u8]) -> Result<Option<Message<'_>>, ParseError> {
+    std::panic::catch_unwind(|| MessageParser::default().parse(bytes)).map_err(|_| {
+        ParseError::NotAReport("not an email: the MIME structure could not be parsed".to_owned())
+    })
 }
 
 fn walk_message(
@@ -328,4 +337,23 @@ fn looks_like_html(b: &[u8]) -> bool {
     ]
     .iter()
     .any(|p| t.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Parser;
+
+    /// Fuzz finding (parse_email): a `message/rfc822` part whose body starts with another
+    /// `message/rfc822` header, then the closing boundary. mail-parser 0.11.9 reaches
+    /// `debug_assert!(false, "Invalid part ID, could not find multipart.")` on it, which
+    /// aborted every build with debug assertions.
+    #[test]
+    fn nested_rfc822_without_headers_does_not_panic() {
+        let input = b"From:\nContent-Type: multipart/o;boundary=\"b2\"\r\n\r\n--b2\r\n\
+Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nFro\n\r\n--b2--\ra";
+        let err = Parser::default()
+            .parse(input, None)
+            .expect_err("no report in this input");
+        assert_eq!(err.code(), "not-a-report");
+    }
 }

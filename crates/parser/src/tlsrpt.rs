@@ -130,8 +130,13 @@ pub(crate) fn parse_tls_report(bytes: &[u8], hints: &Hints<'_>) -> Result<TlsRep
     if policies.is_empty() && !w.is_empty() {
         // keep going: an empty report is still a report (a heartbeat of zero sessions)
     }
-    let successful_sessions = policies.iter().map(|p| p.successful_sessions).sum();
-    let failed_sessions = policies.iter().map(|p| p.failed_sessions).sum();
+    // Counts are attacker-controlled u64s: saturate rather than overflow.
+    let successful_sessions = policies
+        .iter()
+        .fold(0u64, |sum, p| sum.saturating_add(p.successful_sessions));
+    let failed_sessions = policies
+        .iter()
+        .fold(0u64, |sum, p| sum.saturating_add(p.failed_sessions));
     Ok(TlsReport {
         org_name,
         report_id,
@@ -418,4 +423,35 @@ fn datetime(
         field: key,
         detail: format!("{raw:?} is not an RFC 3339 date-time"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sealwatch_model::Report;
+
+    use crate::Parser;
+
+    /// Found with the fuzz harness: session totals summed attacker-controlled u64 counts
+    /// and overflowed (a panic with overflow checks, a wrapped total without).
+    #[test]
+    fn session_totals_saturate() {
+        let policy = r#"{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
+            "summary": {"total-successful-session-count": 18446744073709551615,
+                        "total-failure-session-count": 18446744073709551615}}"#;
+        let input = format!(
+            r#"{{"organization-name": "o", "report-id": "r",
+                "date-range": {{"start-datetime": "2023-11-14T00:00:00Z",
+                               "end-datetime": "2023-11-14T23:59:59Z"}},
+                "policies": [{policy}, {policy}]}}"#
+        );
+        let parsed = Parser::default()
+            .parse(input.as_bytes(), None)
+            .expect("a report");
+        let Some(Report::TlsRpt(t)) = parsed.reports.first() else {
+            panic!("not a TLS report: {parsed:?}");
+        };
+        assert_eq!(t.policies.len(), 2);
+        assert_eq!(t.successful_sessions, u64::MAX);
+        assert_eq!(t.failed_sessions, u64::MAX);
+    }
 }

@@ -12,12 +12,14 @@ pub(crate) struct Warnings {
 }
 
 impl Warnings {
-    pub(crate) fn push(&mut self, message: impl Into<String>) {
-        let message = message.into();
-        if let Some(entry) = self.entries.iter_mut().find(|(m, _)| *m == message) {
+    /// A repeat is only counted: a static message is not copied again, so a document of
+    /// millions of broken tags costs no allocation per tag.
+    pub(crate) fn push(&mut self, message: impl AsRef<str> + Into<String>) {
+        let text = message.as_ref();
+        if let Some(entry) = self.entries.iter_mut().find(|(m, _)| m == text) {
             entry.1 += 1;
         } else if self.entries.len() < MAX_DISTINCT {
-            self.entries.push((message, 1));
+            self.entries.push((message.into(), 1));
         } else {
             self.omitted += 1;
         }

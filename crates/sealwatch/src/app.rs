@@ -34,7 +34,19 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
             Command::Serve(args) => serve(&config, args).await,
             Command::Tenant(cmd) => tenant(&config, cmd).await,
             Command::Mailbox(cmd) => mailbox(&config, cmd).await,
-            Command::Parse(_) | Command::BenchParse(_) | Command::BenchPoll(_) => {
+            Command::Analyze(args) => {
+                let store = open(&config).await?;
+                crate::analyze_cmd::analyze(&store, &config, args).await
+            }
+            Command::Anomalies(args) => {
+                let store = open(&config).await?;
+                crate::analyze_cmd::anomalies(&store, args).await
+            }
+            Command::Parse(_)
+            | Command::BenchParse(_)
+            | Command::BenchPoll(_)
+            | Command::Simulate(_)
+            | Command::Check(_) => {
                 bail!("not a database command")
             }
         }

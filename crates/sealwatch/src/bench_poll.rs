@@ -29,6 +29,7 @@ pub fn run(args: &BenchPollArgs) -> anyhow::Result<ExitCode> {
         start: NaiveDate::from_ymd_opt(2026, 11, 2).context("date")?,
         days: None,
         rua: Some("reports@sealwatch.test".into()),
+        incidents: Vec::new(),
     });
     let user = format!(
         "bench-{}-{}",

@@ -41,6 +41,12 @@ pub enum Command {
     BenchParse(BenchArgs),
     /// Seed an IMAP mailbox with generated reports and time `poll --once` into each database.
     BenchPoll(BenchPollArgs),
+    /// Write a seeded scenario of report emails (with injected incidents) for `import`.
+    Simulate(SimulateArgs),
+    /// Analyse stored reports now and update the anomalies (one domain or all).
+    Analyze(AnalyzeArgs),
+    /// List flagged anomalies.
+    Anomalies(AnomaliesArgs),
     /// Apply database migrations.
     Migrate,
     /// Ingest report files, .eml files, mbox files and Maildir folders into the database.
@@ -55,6 +61,44 @@ pub enum Command {
     /// Manage IMAP mailbox sources.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// Check a domain's MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI and blocklist status.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The domain to check.
+    pub domain: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Name server to ask, IP:PORT (repeatable; default: the system resolver).
+    #[arg(long = "nameserver", value_name = "IP:PORT")]
+    pub nameservers: Vec<std::net::SocketAddr>,
+    /// Extra PEM trust roots for the MTA-STS policy fetch.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Connect to this address for mta-sts.DOMAIN instead of its DNS address (testing).
+    #[arg(long, value_name = "IP:PORT")]
+    pub mta_sts_addr: Option<std::net::SocketAddr>,
+    /// Our reporting address: is it in the DMARC and TLS-RPT rua=? (repeatable)
+    #[arg(long = "our-rua", value_name = "mailto:ADDRESS")]
+    pub our_rua: Vec<String>,
+    /// A DKIM selector to try besides the common ones (repeatable).
+    #[arg(long = "dkim-selector", value_name = "SELECTOR")]
+    pub dkim_selectors: Vec<String>,
+    /// IP blocklist zone for the MX addresses (repeatable; default: public lists).
+    #[arg(long = "dnsbl", value_name = "ZONE")]
+    pub dnsbl: Vec<String>,
+    /// Domain blocklist zone (repeatable; default: public lists).
+    #[arg(long = "domain-blocklist", value_name = "ZONE")]
+    pub domain_blocklists: Vec<String>,
+    /// Skip the blocklist checks.
+    #[arg(long)]
+    pub no_blocklists: bool,
+    /// Timeout of each DNS query in seconds (one retry follows a timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub dns_timeout: f64,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +254,37 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Monitored domains.
+    #[arg(long, default_value_t = 10)]
+    pub domains: usize,
+    /// Weeks of reports.
+    #[arg(long, default_value_t = 4)]
+    pub weeks: u32,
+    /// Directory for the report emails (one subdirectory per reported day).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed for the generator (same seed, same bytes).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// First reported day, YYYY-MM-DD (default: WEEKS weeks before today, so the
+    /// scenario ends yesterday).
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub start: Option<chrono::NaiveDate>,
+    /// Inject an incident (repeatable), e.g. cert-expired:domain=0,mx=0,from=14 —
+    /// kinds: cert-expired, provider-mismatch, mta-sts-broken, downgrade, silent,
+    /// spoofing, dane-broken.
+    #[arg(long = "incident", value_name = "SPEC")]
+    pub incidents: Vec<String>,
+    /// Also write the domain names to this file, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub domains_out: Option<PathBuf>,
+    /// `To:` of every report email (default: dmarc-reports@DOMAIN, tlsrpt@DOMAIN).
+    #[arg(long)]
+    pub rua: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchPollArgs {
     /// Report emails to seed (aggregate and TLS reports).
     #[arg(long, default_value_t = 10_000)]
@@ -236,4 +311,32 @@ pub struct BenchPollArgs {
     pub batch_size: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Only this domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Judge the days up to this date (YYYY-MM-DD, UTC) instead of today.
+    #[arg(long)]
+    pub today: Option<String>,
+    /// Do not print a line per domain.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnomaliesArgs {
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// open | acknowledged | resolved | dismissed
+    #[arg(long)]
+    pub status: Option<String>,
+    /// An anomaly kind such as tls-certificate-cluster.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }

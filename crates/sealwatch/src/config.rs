@@ -15,6 +15,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub poller: PollerSettings,
     pub parser: ParserSettings,
+    pub analysis: AnalysisSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +47,19 @@ pub struct PollerSettings {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct AnalysisSettings {
+    /// Days judged by each run (ending today).
+    pub window_days: u32,
+    /// Days of history loaded as the baseline.
+    pub history_days: u32,
+    /// An anomaly not seen for this many days is resolved automatically.
+    pub quiet_days: u32,
+    /// Detector thresholds.
+    pub thresholds: sealwatch_analytics::Thresholds,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ParserSettings {
     pub max_input_bytes: u64,
     pub max_decompressed_bytes: u64,
@@ -70,6 +84,12 @@ impl Default for Config {
                 retries: 3,
                 backoff_ms: 1000,
                 ca_file: None,
+            },
+            analysis: AnalysisSettings {
+                window_days: 7,
+                history_days: 84,
+                quiet_days: 7,
+                thresholds: sealwatch_analytics::Thresholds::default(),
             },
             parser: ParserSettings {
                 max_input_bytes: limits.max_input_bytes,

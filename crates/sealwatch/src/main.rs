@@ -1,12 +1,15 @@
 //! `sealwatch`: the one binary. Wiring only — argument parsing, logging, exit codes; the
 //! work lives in the library crates.
 
+mod analyze_cmd;
 mod app;
 mod bench;
 mod bench_poll;
+mod check_cmd;
 mod cli;
 mod config;
 mod parse_cmd;
+mod simulate_cmd;
 mod telemetry;
 
 use std::process::ExitCode;
@@ -20,6 +23,8 @@ fn main() -> ExitCode {
         cli::Command::Parse(args) => parse_cmd::run(&args),
         cli::Command::BenchParse(args) => bench::run(&args),
         cli::Command::BenchPoll(args) => bench_poll::run(&args),
+        cli::Command::Simulate(args) => simulate_cmd::run(&args),
+        cli::Command::Check(args) => check_cmd::run(&args),
         command => app::run(cli.config.as_deref(), command),
     };
     if std::env::var_os("SEALWATCH_PRINT_PEAK_RSS").is_some()

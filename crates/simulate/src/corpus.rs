@@ -190,6 +190,7 @@ impl Corpus {
             start: config.start,
             days: None,
             rua: None,
+            incidents: Vec::new(),
         });
         Corpus { config, scenario }
     }

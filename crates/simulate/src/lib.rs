@@ -16,9 +16,28 @@
 //! - Packaging: [`Packaging::pack`], [`gzip`], [`gzip_zlib_body`], [`zip_single`],
 //!   [`report_stem`]; [`ReportEmail`] writes a complete RFC 5322 report email (CRLF,
 //!   base64 attachment in 76-column lines, `TLS-Report-*` headers when asked).
-//! - [`Scenario`]: seeded monitored domains ([`DomainProfile`]) and, via
-//!   [`Scenario::plans`], which provider reports on which domain each day; each
-//!   [`ReportPlan`] renders to a report, a packaged file or an email.
+//! - [`Scenario`]: seeded monitored domains ([`DomainProfile`]: DMARC policy, sending
+//!   services, MX hosts, MTA-STS mode, DANE) and, via [`Scenario::plans`], which provider
+//!   reports on which domain each day — on its habitual days ([`Scenario::habit`]: big
+//!   mailbox providers daily, gateways often on weekdays, small ones sporadically). Each
+//!   [`ReportPlan`] renders to a report ([`Scenario::aggregate`],
+//!   [`Scenario::tls_report`]), a packaged file ([`Scenario::aggregate_file`]) or the email
+//!   its provider sends ([`Scenario::aggregate_email`], [`Scenario::tls_email`]). Every
+//!   random choice comes from a stream derived from (seed, domain, provider, day), so any
+//!   report can be produced on its own. A healthy scenario looks healthy: TLS failures in
+//!   one report in thirty (one or two sessions), stable DMARC pass rates.
+//! - Incidents ([`ScenarioConfig::incidents`]): [`Incident`] = an [`IncidentKind`] for one
+//!   domain from one day (to an optional last day) — `CertificateExpired` on one MX,
+//!   `ProviderMismatch`, `MtaStsBroken`, `LowRateDowngrade` from one network,
+//!   `ReporterSilent`, `SpoofingCampaign`, `DaneBroken`. Their text form
+//!   (`cert-expired:domain=0,mx=0,from=14`, see `Incident::from_str`) is what
+//!   `sealwatch simulate --incident` reads. Incidents draw from streams of their own: the
+//!   days before an incident are byte for byte those of the healthy scenario.
+//!   [`Scenario::try_new`] checks that incidents fit the scenario; [`Scenario::describe`]
+//!   says in one line what an incident does, where and when.
+//! - [`write_scenario_emails`]: a whole scenario as report emails, one `.eml` per report
+//!   in one directory per day, written one at a time ([`ScenarioStats`]); what
+//!   `sealwatch import` and the analytics tests consume.
 //! - [`Corpus`] / [`generate_corpus`]: N aggregate report files (about 60 % `.xml.gz`,
 //!   30 % `.zip`, 10 % `.eml`) in batch directories of at most 2000 files, written one
 //!   file at a time in constant memory. The first k files of a corpus are the same for
@@ -26,14 +45,19 @@
 //!
 //! Same seed, same bytes: no clock, no environment and no global state is read.
 //!
-//! **Architecture invariants.** No network IO; the only IO is writing corpus files where
-//! the caller says. This crate must not depend on the parser or the store: it produces
-//! the inputs they are tested against, so sharing their code would hide their bugs.
+//! **Architecture invariants.** No network IO; the only IO is writing corpus and scenario
+//! files where the caller says. This crate must not depend on the parser or the store: it
+//! produces the inputs they are tested against, so sharing their code would hide their
+//! bugs.
 
 mod aggregate;
 mod corpus;
 mod email;
+mod incident;
+#[cfg(test)]
+mod incident_tests;
 mod net;
+mod output;
 mod package;
 mod provider;
 mod rng;
@@ -53,14 +77,18 @@ pub use corpus::{
     generate_corpus,
 };
 pub use email::{Attachment, Container, ReportEmail, SubjectStyle, rfc5322_date};
-pub use net::Cidr;
+pub use incident::{Incident, IncidentKind, SpecError, TlsResultType};
+pub use net::{Cidr, CidrError};
+pub use output::{ScenarioStats, write_scenario_emails};
 pub use package::{Packaging, gzip, gzip_zlib_body, report_stem, zip_single};
 pub use provider::{
     FileIdStyle, Habits, MxHostStyle, PROVIDERS, Provider, ReportIdStyle, TlsHabits,
     TlsReportIdStyle, provider, providers,
 };
 pub use rng::{SimRng, key_of, mix64};
-pub use scenario::{DomainProfile, Plans, RenderedReport, ReportPlan, Scenario, ScenarioConfig};
+pub use scenario::{
+    DomainProfile, Plans, RenderedReport, ReportPlan, ReportingHabit, Scenario, ScenarioConfig,
+};
 pub use sources::{
     EnvelopeStyle, FORWARDERS, SERVICES, SPOOFERS, SendingService, Signer, aligned, fill_pattern,
     org_domain,

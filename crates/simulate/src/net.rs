@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 
 use crate::rng::SimRng;
 
@@ -129,6 +130,41 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// Why a network in CIDR notation could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a network (expected ADDRESS/PREFIX, e.g. 203.0.113.0/24)")]
+pub struct CidrError(pub String);
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    /// Reads `203.0.113.0/24`, `2001:db8::/32`, or a bare address (a single host). Host
+    /// bits are cleared.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || CidrError(s.to_owned());
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| err())?)),
+            None => (s, None),
+        };
+        match addr.parse::<IpAddr>().map_err(|_| err())? {
+            IpAddr::V4(a) => {
+                let prefix = prefix.unwrap_or(32);
+                if prefix > 32 {
+                    return Err(err());
+                }
+                Ok(Cidr::v4(a.octets(), prefix))
+            }
+            IpAddr::V6(a) => {
+                let prefix = prefix.unwrap_or(128);
+                if prefix > 128 {
+                    return Err(err());
+                }
+                Ok(Cidr::v6(a.segments(), prefix))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +196,25 @@ mod tests {
             Cidr::v6([0x2a01, 0x111, 0xf400, 0, 0, 0, 0, 0], 48).to_string(),
             "2a01:111:f400::/48"
         );
+    }
+
+    #[test]
+    fn networks_parse() {
+        assert_eq!(
+            "203.0.113.7/24".parse::<Cidr>(),
+            Ok(Cidr::v4([203, 0, 113, 0], 24))
+        );
+        assert_eq!(
+            "2a01:111:f400::/48".parse::<Cidr>().map(|c| c.to_string()),
+            Ok("2a01:111:f400::/48".to_owned())
+        );
+        assert_eq!(
+            "192.0.2.1".parse::<Cidr>(),
+            Ok(Cidr::v4([192, 0, 2, 1], 32))
+        );
+        for bad in ["", "203.0.113.0/33", "203.0.113/24", "x/8", "10.0.0.0/"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -233,6 +233,9 @@ pub struct TlsHabits {
     pub end_at_next_midnight: bool,
     /// Reports policy fetch errors without IP addresses or host names.
     pub bare_fetch_errors: bool,
+    /// Validates DANE: reports a `tlsa` policy (instead of `sts`) for domains that
+    /// publish TLSA records, as DANE takes precedence over MTA-STS (RFC 8461 §2).
+    pub dane: bool,
 }
 
 const GOOGLE_RANGES: &[Cidr] = &[
@@ -369,6 +372,7 @@ pub static PROVIDERS: [Provider; 12] = [
             omit_empty_failure_details: true,
             end_at_next_midnight: false,
             bare_fetch_errors: false,
+            dane: false,
         }),
     },
     Provider {
@@ -420,6 +424,7 @@ pub static PROVIDERS: [Provider; 12] = [
             omit_empty_failure_details: false,
             end_at_next_midnight: false,
             bare_fetch_errors: true,
+            dane: true,
         }),
     },
     Provider {
@@ -491,6 +496,7 @@ pub static PROVIDERS: [Provider; 12] = [
             omit_empty_failure_details: false,
             end_at_next_midnight: true,
             bare_fetch_errors: true,
+            dane: false,
         }),
     },
     Provider {

@@ -6,15 +6,17 @@
 //! seed and its [`ReportPlan`], so reports can be produced in any order and in parallel.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 
 use crate::SimError;
 use crate::aggregate::{DkimAuth, DmarcAggregate, PolicyPublished, Reason, Record, SpfAuth};
 use crate::email::{Attachment, Container, ReportEmail, SubjectStyle};
+use crate::incident::{Incident, IncidentKind, TlsResultType};
 use crate::net::Cidr;
 use crate::package::{gzip, report_stem};
-use crate::provider::{MxHostStyle, PROVIDERS, Provider};
+use crate::provider::{Habits, MxHostStyle, PROVIDERS, Provider, provider};
 use crate::rng::{SimRng, key_of};
 use crate::sources::{
     EnvelopeStyle, FORWARDERS, SERVICES, SPOOFERS, SendingService, Signer, aligned, fill_pattern,
@@ -34,6 +36,8 @@ pub struct ScenarioConfig {
     pub days: Option<u32>,
     /// `To:` of report emails; `None` uses `dmarc-reports@<domain>`.
     pub rua: Option<String>,
+    /// What goes wrong, and when ([`Incident`]); empty for a healthy scenario.
+    pub incidents: Vec<Incident>,
 }
 
 impl Default for ScenarioConfig {
@@ -44,6 +48,7 @@ impl Default for ScenarioConfig {
             start: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap_or_default(),
             days: Some(28),
             rua: None,
+            incidents: Vec::new(),
         }
     }
 }
@@ -82,6 +87,20 @@ pub struct DomainProfile {
     pub mx_hosts: Vec<String>,
     /// MTA-STS mode.
     pub sts_mode: &'static str,
+    /// Publishes TLSA records for its MX hosts (DANE; only domains whose mail is hosted
+    /// by Microsoft 365 or their own servers).
+    pub dane: bool,
+}
+
+/// On which days a provider reports on a domain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReportingHabit {
+    /// Every day.
+    Daily,
+    /// Monday to Friday (a gateway in front of offices).
+    Weekdays,
+    /// On each day with this probability, independently.
+    Sporadic(f64),
 }
 
 /// One report to produce: which provider reports on which domain for which day.
@@ -284,6 +303,7 @@ impl DomainProfile {
             spoof_percent: rng.between(5, 35) as u8,
             mx_hosts,
             sts_mode: pick_weighted(&mut rng, &[("enforce", 55), ("testing", 40), ("none", 5)]),
+            dane: matches!(host, "microsoft-365" | "own-server") && rng.chance(0.3),
         }
     }
 
@@ -306,12 +326,306 @@ enum Class {
 }
 
 impl Scenario {
-    /// Builds the domains of a scenario.
+    /// Builds the domains of a scenario. Incidents that do not fit the scenario (see
+    /// [`Scenario::try_new`]) have no effect.
     pub fn new(config: ScenarioConfig) -> Self {
         let domains = (0..config.domains)
             .map(|i| DomainProfile::generate(config.seed, i))
             .collect();
         Scenario { config, domains }
+    }
+
+    /// Builds the domains of a scenario and checks that every incident fits it: its
+    /// domain and MX host exist, it starts before the scenario ends, its providers exist
+    /// and send TLS reports where the incident is about TLS, its result type suits its
+    /// kind, and a DANE incident's domain publishes TLSA records.
+    pub fn try_new(config: ScenarioConfig) -> Result<Self, SimError> {
+        let scenario = Scenario::new(config);
+        for incident in &scenario.config.incidents {
+            scenario
+                .check(incident)
+                .map_err(|e| SimError::Config(format!("incident {incident}: {e}")))?;
+        }
+        Ok(scenario)
+    }
+
+    fn check(&self, incident: &Incident) -> Result<(), String> {
+        let Some(domain) = self.domains.get(incident.domain) else {
+            return Err(format!(
+                "no domain {} (the scenario has {})",
+                incident.domain,
+                self.domains.len()
+            ));
+        };
+        if let Some(days) = self.config.days
+            && incident.from_day >= days
+        {
+            return Err(format!(
+                "starts on day {} but the scenario has {days} days",
+                incident.from_day
+            ));
+        }
+        let tls_provider = |key: &str| match provider(key) {
+            None => Err(format!("unknown provider {key:?}")),
+            Some(p) if p.tls.is_none() => Err(format!(
+                "{key} sends no TLS reports (TLS reporters: {})",
+                tls_reporters().join(", ")
+            )),
+            Some(_) => Ok(()),
+        };
+        match &incident.kind {
+            IncidentKind::CertificateExpired { mx } => {
+                if *mx >= domain.mx_hosts.len() {
+                    return Err(format!(
+                        "{} has {} MX hosts ({}), no mx {mx}",
+                        domain.name,
+                        domain.mx_hosts.len(),
+                        domain.mx_hosts.join(", ")
+                    ));
+                }
+            }
+            IncidentKind::ProviderMismatch { provider, result } => {
+                tls_provider(provider)?;
+                if !result.is_negotiation() {
+                    return Err(format!("{result} is not a negotiation failure"));
+                }
+            }
+            IncidentKind::MtaStsBroken { result } => {
+                if !result.is_sts() {
+                    return Err(format!("{result} is not an MTA-STS failure"));
+                }
+            }
+            IncidentKind::DaneBroken { result } => {
+                if !result.is_dane() {
+                    return Err(format!("{result} is not a DANE failure"));
+                }
+                if !domain.dane {
+                    let dane: Vec<String> = self
+                        .domains
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| d.dane)
+                        .map(|(i, d)| format!("{i} ({})", d.name))
+                        .collect();
+                    return Err(format!(
+                        "{} publishes no TLSA records (domains that do: {})",
+                        domain.name,
+                        if dane.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            dane.join(", ")
+                        }
+                    ));
+                }
+            }
+            IncidentKind::LowRateDowngrade {
+                providers,
+                rate_per_day,
+                ..
+            } => {
+                for p in providers {
+                    tls_provider(p)?;
+                }
+                if *rate_per_day == 0 {
+                    return Err("rate must be at least 1".to_owned());
+                }
+            }
+            IncidentKind::ReporterSilent { provider: key } => {
+                if provider(key).is_none() {
+                    return Err(format!("unknown provider {key:?}"));
+                }
+            }
+            IncidentKind::SpoofingCampaign { volume_per_day, .. } => {
+                if *volume_per_day == 0 {
+                    return Err("volume must be at least 1".to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The date of day `day` of the scenario (day 0 is [`ScenarioConfig::start`]).
+    pub fn date_of(&self, day: u32) -> NaiveDate {
+        self.config
+            .start
+            .checked_add_days(Days::new(u64::from(day)))
+            .unwrap_or(NaiveDate::MAX)
+    }
+
+    /// The day number of `date` (0 for dates before the start).
+    pub fn day_of(&self, date: NaiveDate) -> u32 {
+        u32::try_from((date - self.config.start).num_days().max(0)).unwrap_or(u32::MAX)
+    }
+
+    /// On which days provider `provider` (index into the catalogue) reports on domain
+    /// `domain`, when nothing silences it. Big mailbox providers report daily; gateways
+    /// often on weekdays only; small providers on some days at random.
+    pub fn habit(&self, domain: usize, provider: usize) -> ReportingHabit {
+        let plan = ReportPlan {
+            day: self.config.start,
+            domain,
+            provider,
+        };
+        let chance = self.daily_chance(&plan);
+        let key = plan.provider().key;
+        let mut rng = SimRng::derive(
+            self.config.seed,
+            &[key_of("habit"), domain as u64, provider as u64],
+        );
+        if chance >= 0.8 {
+            ReportingHabit::Daily
+        } else if matches!(key, "mimecast" | "proofpoint") && rng.chance(0.5) {
+            ReportingHabit::Weekdays
+        } else if chance >= 0.5 && rng.chance(0.5) {
+            ReportingHabit::Daily
+        } else {
+            ReportingHabit::Sporadic(chance)
+        }
+    }
+
+    /// True when `plan`'s provider sends its report: on its habitual days
+    /// ([`Scenario::habit`]), unless a [`IncidentKind::ReporterSilent`] incident silences
+    /// it. [`Scenario::plans`] lists exactly these plans.
+    pub fn reports(&self, plan: &ReportPlan) -> bool {
+        let day = self.day_of(plan.day);
+        let key = plan.provider().key;
+        let silenced = self.config.incidents.iter().any(|i| {
+            matches!(&i.kind, IncidentKind::ReporterSilent { provider } if provider == key)
+                && i.active(plan.domain, day)
+        });
+        if silenced {
+            return false;
+        }
+        match self.habit(plan.domain, plan.provider) {
+            ReportingHabit::Daily => true,
+            ReportingHabit::Weekdays => plan.day.weekday().number_from_monday() <= 5,
+            ReportingHabit::Sporadic(chance) => {
+                SimRng::derive(self.config.seed, &plan.keys("plan")).unit() < chance
+            }
+        }
+    }
+
+    /// The address MX host `mx` of domain `domain` resolves to (stable for the whole
+    /// scenario): TLS-RPT `receiving-ip`.
+    pub fn mx_ip(&self, domain: usize, mx: usize) -> IpAddr {
+        let profile = &self.domains[domain];
+        let ranges = SERVICES[profile.services[0].0].ranges;
+        let v4: Vec<&Cidr> = ranges
+            .iter()
+            .filter(|c| matches!(c, Cidr::V4 { .. }))
+            .collect();
+        let mut rng = SimRng::derive(
+            self.config.seed,
+            &[key_of("mx-ip"), domain as u64, mx as u64],
+        );
+        match v4.get(rng.index(v4.len())) {
+            Some(net) => net.random(&mut rng),
+            None => ranges[0].random(&mut rng),
+        }
+    }
+
+    /// The TLSA record published for MX host `mx` of domain `domain`.
+    pub fn tlsa_record(&self, domain: usize, mx: usize) -> String {
+        let mut rng = SimRng::derive(
+            self.config.seed,
+            &[key_of("tlsa"), domain as u64, mx as u64],
+        );
+        format!("3 1 1 {}", rng.hex(64))
+    }
+
+    /// The network a [`IncidentKind::SpoofingCampaign`] sends from: its own, or a /24
+    /// inside one of [`SPOOFERS`] chosen by the seed and the incident. `None` for other
+    /// kinds.
+    pub fn campaign_network(&self, incident: &Incident) -> Option<Cidr> {
+        let IncidentKind::SpoofingCampaign { network, .. } = &incident.kind else {
+            return None;
+        };
+        if let Some(n) = network {
+            return Some(*n);
+        }
+        let mut rng = SimRng::derive(
+            self.config.seed,
+            &[key_of("campaign-net"), key_of(&incident.to_string())],
+        );
+        let v4: Vec<&Cidr> = SPOOFERS
+            .iter()
+            .filter(|c| matches!(c, Cidr::V4 { .. }))
+            .collect();
+        let net = v4.get(rng.index(v4.len()))?;
+        match net.random(&mut rng) {
+            IpAddr::V4(a) => Some(Cidr::v4(a.octets(), 24)),
+            IpAddr::V6(a) => Some(Cidr::v6(a.segments(), 48)),
+        }
+    }
+
+    /// One line describing `incident` for people: the domain, what happens, and the
+    /// dates.
+    pub fn describe(&self, incident: &Incident) -> String {
+        let Some(domain) = self.domains.get(incident.domain) else {
+            return format!("{incident}: no such domain");
+        };
+        let org = |key: &str| match provider(key) {
+            Some(p) => format!("{} ({key})", p.org_name),
+            None => key.to_owned(),
+        };
+        let what = match &incident.kind {
+            IncidentKind::CertificateExpired { mx } => format!(
+                "certificate of MX {} ({}) expired: certificate-expired from every TLS reporter",
+                domain.mx_hosts.get(*mx).map_or("?", String::as_str),
+                self.mx_ip(incident.domain, *mx)
+            ),
+            IncidentKind::ProviderMismatch { provider, result } => {
+                format!(
+                    "only {} fails its TLS sessions, with {result}",
+                    org(provider)
+                )
+            }
+            IncidentKind::MtaStsBroken { result } => format!(
+                "MTA-STS policy (mode {}) broken: {result} from every TLS reporter",
+                domain.sts_mode
+            ),
+            IncidentKind::DaneBroken { result } => {
+                format!("DANE broken: {result} from DANE-validating reporters")
+            }
+            IncidentKind::LowRateDowngrade {
+                network,
+                rate_per_day,
+                providers,
+            } => format!(
+                "{rate_per_day} starttls-not-supported sessions a day from {network}, reported by {}",
+                if providers.is_empty() {
+                    org("google")
+                } else {
+                    providers
+                        .iter()
+                        .map(|p| org(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+            IncidentKind::ReporterSilent { provider } => {
+                format!("{} sends no reports", org(provider))
+            }
+            IncidentKind::SpoofingCampaign { volume_per_day, .. } => format!(
+                "spoofing campaign, about {volume_per_day} messages a day from {} (p={})",
+                self.campaign_network(incident)
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                domain.p
+            ),
+        };
+        let last = match (incident.to_day, self.config.days) {
+            (Some(to), Some(days)) => Some(to.min(days.saturating_sub(1))),
+            (Some(to), None) => Some(to),
+            (None, Some(days)) => Some(days.saturating_sub(1)),
+            (None, None) => None,
+        };
+        let until = last.map_or_else(|| "on".to_owned(), |d| self.date_of(d).to_string());
+        format!(
+            "{} (domain {}): {what}; {} .. {until}",
+            domain.name,
+            incident.domain,
+            self.date_of(incident.from_day)
+        )
     }
 
     /// The configuration.
@@ -467,7 +781,7 @@ impl Scenario {
                 u32::from(domain.forward_percent),
                 u32::from(domain.spoof_percent),
             ])];
-            let mut record = match class {
+            let record = match class {
                 Class::Legit => self.legit_record(plan, rng),
                 Class::Forwarded => forwarded_record(domain, provider, rng),
                 Class::Spoofed => spoofed_record(domain, rng),
@@ -475,44 +789,93 @@ impl Scenario {
             if !used.insert(record.source_ip.clone()) {
                 continue;
             }
-            if !habits.envelope_from {
-                record.envelope_from = None;
+            push_with_habits(habits, record, rng, &mut out);
+        }
+        self.add_campaigns(plan, &mut used, &mut out);
+        out
+    }
+
+    /// Appends the records of the spoofing campaigns active on `plan`'s domain and day,
+    /// each drawn from a stream of its own.
+    fn add_campaigns(&self, plan: &ReportPlan, used: &mut HashSet<String>, out: &mut Vec<Record>) {
+        let provider = plan.provider();
+        let domain = &self.domains[plan.domain];
+        let day = self.day_of(plan.day);
+        let total_volume: f64 = PROVIDERS.iter().map(|p| p.volume).sum();
+        for incident in &self.config.incidents {
+            let IncidentKind::SpoofingCampaign { volume_per_day, .. } = &incident.kind else {
+                continue;
+            };
+            let Some(net) = self.campaign_network(incident) else {
+                continue;
+            };
+            if !incident.active(plan.domain, day) {
+                continue;
             }
-            if !habits.spf_scope {
-                for s in &mut record.spf_results {
-                    s.scope = None;
+            let incident_key = key_of(&incident.to_string());
+            // Constants of the campaign: its envelope domain and its addresses.
+            let mut c = SimRng::derive(self.config.seed, &[key_of("campaign"), incident_key]);
+            let junk = format!(
+                "{}.{}",
+                c.alnum(8),
+                ["top", "xyz", "info", "shop", "online"][c.index(5)]
+            );
+            let first_host = c.below(200) as u128;
+            let mut rng = SimRng::derive(
+                self.config.seed,
+                &[
+                    key_of("campaign-day"),
+                    incident_key,
+                    plan.day.to_epoch_days() as u64,
+                    plan.provider as u64,
+                ],
+            );
+            let expected = *volume_per_day as f64 * provider.volume / total_volume;
+            let count = ((expected * (0.8 + 0.4 * rng.unit())).round() as u64).max(1);
+            let hosts = (1 + count / 40).min(8);
+            let mut left = count;
+            for k in 0..hosts {
+                let share = if k + 1 == hosts {
+                    left
+                } else {
+                    (count / hosts).max(1).min(left)
+                };
+                if share == 0 {
+                    break;
                 }
-            }
-            if habits.spf_only_percent > 0 && rng.chance(f64::from(habits.spf_only_percent) / 100.0)
-            {
-                record.dkim_results.clear();
-            }
-            if habits.envelope_to_domains.is_empty() {
-                out.push(record);
-            } else {
-                let parts = (1 + rng.weighted(&[50, 30, 20]))
-                    .min(record.count as usize)
-                    .max(1);
-                let mut left = record.count;
-                let first = rng.index(habits.envelope_to_domains.len());
-                for k in 0..parts {
-                    let share = if k + 1 == parts {
-                        left
-                    } else {
-                        rng.between(1, left - (parts - k - 1) as u64)
-                    };
-                    left -= share;
-                    let mut r = record.clone();
-                    r.count = share;
-                    r.envelope_to = Some(
-                        habits.envelope_to_domains[(first + k) % habits.envelope_to_domains.len()]
+                left -= share;
+                let ip = net.nth(first_host + u128::from(k) * 3).to_string();
+                if !used.insert(ip.clone()) {
+                    continue;
+                }
+                let dkim_results = if rng.chance(0.3) {
+                    vec![DkimAuth {
+                        domain: domain.name.clone(),
+                        selector: Some("default".to_owned()),
+                        result: "fail".to_owned(),
+                        human_result: None,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                let observed = Record {
+                    source_ip: ip,
+                    count: share,
+                    header_from: domain.name.clone(),
+                    envelope_from: Some(junk.clone()),
+                    dkim_results,
+                    spf_results: vec![SpfAuth {
+                        domain: junk.clone(),
+                        scope: Some("mfrom".to_owned()),
+                        result: ["pass", "none", "softfail"][rng.weighted(&[60, 25, 15])]
                             .to_owned(),
-                    );
-                    out.push(r);
-                }
+                    }],
+                    ..Record::default()
+                };
+                let record = evaluate(domain, observed, false, Class::Spoofed, &mut rng);
+                push_with_habits(&provider.habits, record, &mut rng, out);
             }
         }
-        out
     }
 
     fn legit_record(&self, plan: &ReportPlan, rng: &mut SimRng) -> Record {
@@ -687,10 +1050,16 @@ impl Scenario {
     }
 
     /// The SMTP TLS report of `plan`, or `None` when its provider sends none.
+    ///
+    /// One policy block: `sts` (the domain's MTA-STS policy), or `tlsa` when the
+    /// reporter validates DANE and the domain publishes TLSA records. Sessions go mostly
+    /// to the first MX host. A healthy report has no failures, except for one report in
+    /// thirty with one or two failed sessions; active incidents add theirs.
     pub fn tls_report(&self, plan: &ReportPlan) -> Option<TlsRptReport> {
         let provider = plan.provider();
         let tls = provider.tls.as_ref()?;
         let domain = &self.domains[plan.domain];
+        let day = self.day_of(plan.day);
         let mut rng = SimRng::derive(self.config.seed, &plan.keys("tls"));
         let start = DateTime::from_timestamp(plan.day.to_epoch_days() as i64 * 86_400, 0)?;
         let end = if tls.end_at_next_midnight {
@@ -698,47 +1067,123 @@ impl Scenario {
         } else {
             start + chrono::Duration::seconds(86_399)
         };
-        let mut policy_strings = vec![
-            "version: STSv1".to_owned(),
-            format!("mode: {}", domain.sts_mode),
-        ];
-        policy_strings.extend(domain.mx_hosts.iter().map(|m| format!("mx: {m}")));
-        policy_strings.push("max_age: 604800".to_owned());
+        let dane = tls.dane && domain.dane;
+        let policy_strings = if dane {
+            (0..domain.mx_hosts.len())
+                .map(|mx| self.tlsa_record(plan.domain, mx))
+                .collect()
+        } else {
+            let mut strings = vec![
+                "version: STSv1".to_owned(),
+                format!("mode: {}", domain.sts_mode),
+            ];
+            strings.extend(domain.mx_hosts.iter().map(|m| format!("mx: {m}")));
+            strings.push("max_age: 604800".to_owned());
+            strings
+        };
         let mx_host = match tls.mx_host {
             MxHostStyle::Single => MxHost::Single(domain.mx_hosts[0].clone()),
             MxHostStyle::List => MxHost::List(domain.mx_hosts.clone()),
             MxHostStyle::Omitted => MxHost::Omitted,
         };
-        let successful =
-            rng.log_uniform(5.0, (2000.0 * domain.scale * provider.volume).max(6.0)) as u64;
+        let total = rng.log_uniform(5.0, (2000.0 * domain.scale * provider.volume).max(6.0)) as u64;
+        // Sessions per MX host: a few per cent to each backup, the rest to the first.
+        let mut remaining: Vec<u64> = vec![0; domain.mx_hosts.len()];
+        for slot in remaining.iter_mut().skip(1) {
+            *slot = total * rng.between(2, 6) / 100;
+        }
+        remaining[0] = total - remaining.iter().sum::<u64>();
         let mut failure_details = Vec::new();
-        if rng.chance(0.15) {
-            let mx_service = &SERVICES[domain.services[0].0];
-            for _ in 0..rng.between(1, 2) {
-                let result_type = [
-                    "starttls-not-supported",
-                    "certificate-expired",
-                    "certificate-host-mismatch",
-                    "validation-failure",
-                    "sts-policy-fetch-error",
-                ][rng.weighted(&[30, 15, 15, 20, 20])];
-                let count = rng.log_uniform(1.0, 50.0) as u64;
-                let bare = tls.bare_fetch_errors && result_type == "sts-policy-fetch-error";
-                let mx = domain.mx_hosts[rng.index(domain.mx_hosts.len())].clone();
-                let sending: &Cidr =
-                    &provider.sending_ranges[rng.index(provider.sending_ranges.len())];
-                let receiving: &Cidr = &mx_service.ranges[rng.index(mx_service.ranges.len())];
-                failure_details.push(TlsRptFailure {
-                    result_type: result_type.to_owned(),
-                    sending_mta_ip: (!bare).then(|| sending.random(&mut rng).to_string()),
-                    receiving_mx_hostname: (!bare).then_some(mx),
-                    receiving_mx_helo: None,
-                    receiving_ip: (!bare).then(|| receiving.random(&mut rng).to_string()),
-                    failed_session_count: count.max(1),
-                    additional_information: None,
-                    failure_reason_code: (result_type == "validation-failure")
-                        .then(|| "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY".to_owned()),
-                });
+        if rng.chance(1.0 / 30.0) {
+            let result = [
+                TlsResultType::StarttlsNotSupported,
+                TlsResultType::ValidationFailure,
+                TlsResultType::CertificateHostMismatch,
+            ][rng.weighted(&[50, 35, 15])];
+            let mx = if rng.chance(0.8) {
+                0
+            } else {
+                rng.index(domain.mx_hosts.len())
+            };
+            let count = rng.between(1, 2);
+            failure_details.extend(self.negotiation_failures(plan, result, mx, count, &mut rng));
+        }
+        let report_id = tls
+            .report_id
+            .generate(&mut rng, tls.receiver, &domain.name, start);
+        for incident in &self.config.incidents {
+            if !incident.active(plan.domain, day) {
+                continue;
+            }
+            let mut rng = SimRng::derive(
+                self.config.seed,
+                &[
+                    key_of("incident"),
+                    key_of(&incident.to_string()),
+                    plan.day.to_epoch_days() as u64,
+                    plan.domain as u64,
+                    plan.provider as u64,
+                ],
+            );
+            match &incident.kind {
+                IncidentKind::CertificateExpired { mx } if *mx < remaining.len() => {
+                    let failed = remaining[*mx].max(1);
+                    remaining[*mx] = 0;
+                    failure_details.extend(self.negotiation_failures(
+                        plan,
+                        TlsResultType::CertificateExpired,
+                        *mx,
+                        failed,
+                        &mut rng,
+                    ));
+                }
+                IncidentKind::ProviderMismatch {
+                    provider: key,
+                    result,
+                } if key == provider.key => {
+                    for mx in 0..remaining.len() {
+                        let failed = if mx == 0 {
+                            remaining[0].max(1)
+                        } else {
+                            remaining[mx]
+                        };
+                        remaining[mx] = 0;
+                        if failed > 0 {
+                            failure_details.extend(
+                                self.negotiation_failures(plan, *result, mx, failed, &mut rng),
+                            );
+                        }
+                    }
+                }
+                IncidentKind::MtaStsBroken { result } if !dane => {
+                    let failed = remaining.iter().sum::<u64>().max(1);
+                    remaining.iter_mut().for_each(|r| *r = 0);
+                    failure_details.push(self.policy_failure(plan, *result, failed, &mut rng));
+                }
+                IncidentKind::DaneBroken { result } if dane => {
+                    let failed = remaining.iter().sum::<u64>().max(1);
+                    remaining.iter_mut().for_each(|r| *r = 0);
+                    failure_details.push(self.policy_failure(plan, *result, failed, &mut rng));
+                }
+                IncidentKind::LowRateDowngrade {
+                    network,
+                    rate_per_day,
+                    providers,
+                } if (providers.is_empty() && provider.key == "google")
+                    || providers.iter().any(|p| p == provider.key) =>
+                {
+                    failure_details.push(TlsRptFailure {
+                        result_type: TlsResultType::StarttlsNotSupported.as_str().to_owned(),
+                        sending_mta_ip: Some(network.random(&mut rng).to_string()),
+                        receiving_mx_hostname: Some(domain.mx_hosts[0].clone()),
+                        receiving_mx_helo: None,
+                        receiving_ip: Some(self.mx_ip(plan.domain, 0).to_string()),
+                        failed_session_count: (*rate_per_day).max(1),
+                        additional_information: None,
+                        failure_reason_code: None,
+                    });
+                }
+                _ => {}
             }
         }
         let failed = failure_details.iter().map(|f| f.failed_session_count).sum();
@@ -747,15 +1192,13 @@ impl Scenario {
             start,
             end,
             contact_info: tls.contact_info.map(str::to_owned),
-            report_id: tls
-                .report_id
-                .generate(&mut rng, tls.receiver, &domain.name, start),
+            report_id,
             policies: vec![TlsRptPolicy {
-                policy_type: "sts".to_owned(),
+                policy_type: if dane { "tlsa" } else { "sts" }.to_owned(),
                 policy_strings: Some(policy_strings),
                 policy_domain: Some(domain.name.clone()),
                 mx_host,
-                successful_sessions: successful,
+                successful_sessions: remaining.iter().sum(),
                 failed_sessions: failed,
                 failure_details,
                 empty_failure_details: !tls.omit_empty_failure_details,
@@ -763,11 +1206,85 @@ impl Scenario {
         })
     }
 
+    /// `count` failed sessions to MX host `mx`, from one to three of the reporter's own
+    /// sending addresses.
+    fn negotiation_failures(
+        &self,
+        plan: &ReportPlan,
+        result: TlsResultType,
+        mx: usize,
+        count: u64,
+        rng: &mut SimRng,
+    ) -> Vec<TlsRptFailure> {
+        let provider = plan.provider();
+        let domain = &self.domains[plan.domain];
+        let senders = rng.between(1, 3).min(count.max(1));
+        let mut left = count;
+        let mut out = Vec::with_capacity(senders as usize);
+        for k in 0..senders {
+            let share = if k + 1 == senders {
+                left
+            } else {
+                (count / senders).max(1).min(left)
+            };
+            left -= share;
+            let net = &provider.sending_ranges[rng.index(provider.sending_ranges.len())];
+            out.push(TlsRptFailure {
+                result_type: result.as_str().to_owned(),
+                sending_mta_ip: Some(net.random(rng).to_string()),
+                receiving_mx_hostname: Some(domain.mx_hosts[mx].clone()),
+                receiving_mx_helo: None,
+                receiving_ip: Some(self.mx_ip(plan.domain, mx).to_string()),
+                failed_session_count: share,
+                additional_information: None,
+                failure_reason_code: result.reason_code().map(str::to_owned),
+            });
+        }
+        out
+    }
+
+    /// A policy failure (MTA-STS or DANE) covering `count` sessions; reporters with
+    /// `bare_fetch_errors` leave addresses and host names out.
+    fn policy_failure(
+        &self,
+        plan: &ReportPlan,
+        result: TlsResultType,
+        count: u64,
+        rng: &mut SimRng,
+    ) -> TlsRptFailure {
+        let provider = plan.provider();
+        let domain = &self.domains[plan.domain];
+        let bare = provider.tls.is_some_and(|t| t.bare_fetch_errors) && result.is_sts();
+        let net = &provider.sending_ranges[rng.index(provider.sending_ranges.len())];
+        TlsRptFailure {
+            result_type: result.as_str().to_owned(),
+            sending_mta_ip: (!bare).then(|| net.random(rng).to_string()),
+            receiving_mx_hostname: (!bare).then(|| domain.mx_hosts[0].clone()),
+            receiving_mx_helo: None,
+            receiving_ip: (!bare).then(|| self.mx_ip(plan.domain, 0).to_string()),
+            failed_session_count: count,
+            additional_information: None,
+            failure_reason_code: None,
+        }
+    }
+
     /// The TLS report of `plan` as the email its provider sends (`multipart/report`,
     /// `application/tlsrpt+gzip`), or `None` when the provider sends no TLS reports.
     pub fn tls_email(&self, plan: &ReportPlan) -> Result<Option<RenderedReport>, SimError> {
+        match self.tls_report(plan) {
+            Some(report) => self.tls_email_of(plan, &report),
+            None => Ok(None),
+        }
+    }
+
+    /// `report` (the TLS report of `plan`) as the email its provider sends.
+    pub(crate) fn tls_email_of(
+        &self,
+        plan: &ReportPlan,
+        report: &TlsRptReport,
+    ) -> Result<Option<RenderedReport>, SimError> {
         let provider = plan.provider();
-        let (Some(tls), Some(report)) = (provider.tls.as_ref(), self.tls_report(plan)) else {
+        let Some(tls) = provider.tls.as_ref() else {
             return Ok(None);
         };
         let domain = &self.domains[plan.domain];
@@ -822,9 +1339,57 @@ impl Scenario {
     }
 }
 
+/// Keys of the providers that send TLS reports.
+fn tls_reporters() -> Vec<&'static str> {
+    PROVIDERS
+        .iter()
+        .filter(|p| p.tls.is_some())
+        .map(|p| p.key)
+        .collect()
+}
+
 fn pick_index(rng: &mut SimRng, items: &[(usize, u32)]) -> usize {
     let weights: Vec<u32> = items.iter().map(|(_, w)| *w).collect();
     rng.weighted(&weights)
+}
+
+/// Applies a reporter's record habits (which identifiers and results it writes, whether
+/// it splits records by recipient domain) and appends the result.
+fn push_with_habits(habits: &Habits, mut record: Record, rng: &mut SimRng, out: &mut Vec<Record>) {
+    if !habits.envelope_from {
+        record.envelope_from = None;
+    }
+    if !habits.spf_scope {
+        for s in &mut record.spf_results {
+            s.scope = None;
+        }
+    }
+    if habits.spf_only_percent > 0 && rng.chance(f64::from(habits.spf_only_percent) / 100.0) {
+        record.dkim_results.clear();
+    }
+    if habits.envelope_to_domains.is_empty() {
+        out.push(record);
+        return;
+    }
+    let parts = (1 + rng.weighted(&[50, 30, 20]))
+        .min(record.count as usize)
+        .max(1);
+    let mut left = record.count;
+    let first = rng.index(habits.envelope_to_domains.len());
+    for k in 0..parts {
+        let share = if k + 1 == parts {
+            left
+        } else {
+            rng.between(1, left - (parts - k - 1) as u64)
+        };
+        left -= share;
+        let mut r = record.clone();
+        r.count = share;
+        r.envelope_to = Some(
+            habits.envelope_to_domains[(first + k) % habits.envelope_to_domains.len()].to_owned(),
+        );
+        out.push(r);
+    }
 }
 
 fn forwarded_record(domain: &DomainProfile, provider: &Provider, rng: &mut SimRng) -> Record {
@@ -1034,8 +1599,7 @@ impl Iterator for Plans<'_> {
                     self.day += 1;
                 }
             }
-            let roll = SimRng::derive(s.config.seed, &plan.keys("plan")).unit();
-            if roll < s.daily_chance(&plan) {
+            if s.reports(&plan) {
                 return Some(plan);
             }
         }
@@ -1081,7 +1645,7 @@ mod tests {
             assert_eq!(r.end - r.begin, plan.provider().period_seconds);
             for rec in &r.records {
                 assert!(rec.count >= 1);
-                assert!(rec.source_ip.parse::<std::net::IpAddr>().is_ok());
+                assert!(rec.source_ip.parse::<IpAddr>().is_ok());
                 let passes = rec.dkim == "pass" || rec.spf == "pass";
                 if passes {
                     assert_eq!(rec.disposition, "none");

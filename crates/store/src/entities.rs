@@ -326,3 +326,54 @@ pub mod ingest_run {
     }
     no_relations!();
 }
+
+pub mod anomaly {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "anomalies")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub kind: String,
+        pub fingerprint: String,
+        pub severity: String,
+        pub severity_rank: i16,
+        pub status: String,
+        pub confidence: f64,
+        pub window_start: i32,
+        pub window_end: i32,
+        pub first_seen_day: i32,
+        pub last_seen_day: i32,
+        pub summary: String,
+        pub evidence: String,
+        pub explanation: String,
+        pub occurrences: i32,
+        pub reopened: i32,
+        pub assignee: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub resolved_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod anomaly_review {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "anomaly_reviews")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub anomaly_id: i64,
+        pub action: String,
+        pub from_status: String,
+        pub to_status: String,
+        pub note: Option<String>,
+        pub assignee: Option<String>,
+        pub actor: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}

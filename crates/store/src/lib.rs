@@ -12,6 +12,7 @@
 //! already parsed and routed. Both engines run the same code; engine-specific behaviour is
 //! confined to [`Store::connect`].
 
+mod analysis;
 pub mod entities;
 mod ingest;
 mod mailboxes;
@@ -24,6 +25,10 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
+pub use analysis::{
+    AnalysisTarget, AnomalyChange, AnomalyFilter, AnomalyRecord, AppliedChanges, DmarcSourceRow,
+    DomainData, ReportSeenRow, StoredAnomaly, TlsFailureDetailRow, TlsPolicySummaryRow,
+};
 pub use ingest::{Counts, Item, MessageSource, NewMessage, ReportItem, WriteOutcome};
 pub use mailboxes::{AfterAction, Mailbox, NewMailbox, PollRecord, TlsMode};
 pub use tenants::{RouteEntry, Tenant};

@@ -1,0 +1,369 @@
+//! DMARC authentication detectors, per source network (`/24`, `/48`):
+//!
+//! - `dmarc-auth-drop`: a *known* source (at least `dmarc_known_min_messages` baseline
+//!   messages with a pass rate of at least `dmarc_known_min_pass_rate`) sends at least
+//!   `dmarc_window_min_messages` in the window with a pass rate at least
+//!   `dmarc_pass_rate_drop` lower. Warning; critical when under half passes and at least a
+//!   quarter of its messages were quarantined or rejected.
+//! - `dmarc-new-unauthenticated-source`: a network with fewer than
+//!   `dmarc_new_source_max_baseline_messages` baseline messages sends at least
+//!   `dmarc_new_source_min_messages` in the window with a pass rate at most
+//!   `dmarc_new_source_max_pass_rate` — spoofing, or a service nobody set up SPF/DKIM for.
+//!   Warning (lower confidence without history).
+//!
+//! The pass rate is the lower bound `max(dkim_aligned, spf_aligned) / messages` per row.
+//! Fingerprint: kind, domain, network.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::finding::{
+    AnomalyKind, Explanation, Finding, Severity, conf, fingerprint, list, pct, r4,
+};
+use crate::input::{Day, format_day};
+use crate::net::network_of;
+use crate::rollup::{DmarcCounts, ratio};
+
+#[derive(Default)]
+struct Net {
+    base: DmarcCounts,
+    win: DmarcCounts,
+    win_days: BTreeMap<Day, DmarcCounts>,
+    ips: BTreeMap<String, u64>,
+    reporters: BTreeSet<String>,
+}
+
+pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
+    let th = ctx.th;
+    let mut nets: BTreeMap<String, Net> = BTreeMap::new();
+    if ctx.bdays > 0 {
+        for (_, d) in ctx.rollup.dmarc.range(ctx.bfrom..=ctx.bto) {
+            for (net, c) in &d.by_source_network {
+                nets.entry(net.clone()).or_default().base.add(c);
+            }
+        }
+    }
+    for (day, d) in ctx.rollup.dmarc.range(ctx.window.start..=ctx.window.end) {
+        for (net, c) in &d.by_source_network {
+            let n = nets.entry(net.clone()).or_default();
+            n.win.add(c);
+            n.win_days.entry(*day).or_default().add(c);
+        }
+        for (ip, c) in &d.by_source_ip {
+            if let Some(n) = nets.get_mut(&network_of(ip)) {
+                *n.ips.entry(ip.clone()).or_default() += c.messages;
+            }
+        }
+        for (rep, by_net) in &d.by_reporter_network {
+            for net in by_net.keys() {
+                if let Some(n) = nets.get_mut(net) {
+                    n.reporters.insert(rep.clone());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (net, n) in nets {
+        let Some(win_rate) = n.win.pass_rate() else {
+            continue;
+        };
+        let base_rate = n.base.pass_rate();
+        let known = n.base.messages >= th.dmarc_known_min_messages
+            && base_rate.is_some_and(|r| r >= th.dmarc_known_min_pass_rate);
+        if known {
+            let base_rate = base_rate.unwrap_or(1.0);
+            if n.win.messages >= th.dmarc_window_min_messages
+                && win_rate <= base_rate - th.dmarc_pass_rate_drop
+            {
+                out.push(drop_finding(ctx, &net, &n, base_rate, win_rate));
+            }
+        } else if n.base.messages < th.dmarc_new_source_max_baseline_messages
+            && n.win.messages >= th.dmarc_new_source_min_messages
+            && win_rate <= th.dmarc_new_source_max_pass_rate
+        {
+            out.push(new_source_finding(ctx, &net, &n, win_rate));
+        }
+    }
+    out
+}
+
+fn top_ips(ctx: &Ctx<'_>, n: &Net) -> (Vec<serde_json::Value>, Vec<String>) {
+    let mut ips: Vec<(&String, &u64)> = n.ips.iter().collect();
+    ips.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let mut names = BTreeSet::new();
+    let values = ips
+        .iter()
+        .take(10)
+        .map(|(ip, m)| {
+            let name = ctx.sources.names.get(*ip).cloned();
+            if let Some(x) = &name {
+                names.insert(x.clone());
+            }
+            json!({"ip": ip, "messages": m, "name": name})
+        })
+        .collect();
+    (values, names.into_iter().collect())
+}
+
+fn dispositions(c: &DmarcCounts) -> serde_json::Value {
+    json!({"none": c.disposition_none, "quarantine": c.disposition_quarantine, "reject": c.disposition_reject})
+}
+
+fn drop_finding(ctx: &Ctx<'_>, net: &str, n: &Net, base_rate: f64, win_rate: f64) -> Finding {
+    let th = ctx.th;
+    let first = n
+        .win_days
+        .iter()
+        .find(|(_, c)| {
+            c.pass_rate()
+                .is_some_and(|r| r <= base_rate - th.dmarc_pass_rate_drop)
+        })
+        .map_or(ctx.window.start, |(d, _)| *d);
+    let last = n
+        .win_days
+        .keys()
+        .next_back()
+        .copied()
+        .unwrap_or(ctx.window.end);
+    let refused = n.win.disposition_quarantine + n.win.disposition_reject;
+    let critical = win_rate < 0.5 && refused.saturating_mul(4) >= n.win.messages;
+    let (ips, names) = top_ips(ctx, n);
+    let reporters: Vec<String> = n.reporters.iter().map(|r| ctx.reporter_name(r)).collect();
+    let rate = |a: u64, m: u64| r4(ratio(a, m).unwrap_or(0.0));
+    let evidence = json!({
+        "source_network": net,
+        "source_ips": ips,
+        "source_names": names,
+        "reporters": n.reporters,
+        "baseline_messages": n.base.messages,
+        "baseline_pass_rate": r4(base_rate),
+        "baseline_dkim_rate": rate(n.base.dkim_aligned, n.base.messages),
+        "baseline_spf_rate": rate(n.base.spf_aligned, n.base.messages),
+        "window_messages": n.win.messages,
+        "window_pass_rate": r4(win_rate),
+        "window_dkim_rate": rate(n.win.dkim_aligned, n.win.messages),
+        "window_spf_rate": rate(n.win.spf_aligned, n.win.messages),
+        "window_dispositions": dispositions(&n.win),
+        "first_day": first,
+        "first_date": format_day(first),
+    });
+    let who = if names.is_empty() {
+        net.to_owned()
+    } else {
+        format!("{net} ({})", list(&names))
+    };
+    let dkim_b = ratio(n.base.dkim_aligned, n.base.messages).unwrap_or(0.0);
+    let dkim_w = ratio(n.win.dkim_aligned, n.win.messages).unwrap_or(0.0);
+    let spf_b = ratio(n.base.spf_aligned, n.base.messages).unwrap_or(0.0);
+    let spf_w = ratio(n.win.spf_aligned, n.win.messages).unwrap_or(0.0);
+    let drop = base_rate - win_rate;
+    Finding {
+        kind: AnomalyKind::DmarcAuthDrop,
+        severity: if critical { Severity::Critical } else { Severity::Warning },
+        domain: ctx.domain.to_owned(),
+        window_start: first,
+        window_end: last,
+        evidence,
+        confidence: conf(0.5 + drop * 0.6 + if n.reporters.len() >= 2 { 0.1 } else { 0.0 }),
+        fingerprint: fingerprint(AnomalyKind::DmarcAuthDrop, ctx.domain, &[net]),
+        summary: format!(
+            "DMARC pass rate of {who} fell from {} to {} since {}",
+            pct(base_rate),
+            pct(win_rate),
+            format_day(first)
+        ),
+        explanation: Explanation {
+            what_happened: format!(
+                "Mail claiming to be from {} sent from {who} passed DMARC {} of the time over the previous weeks ({} messages); since {} only {} of {} messages passed (DKIM {} → {}, SPF {} → {}), as reported by {}. {} messages were quarantined or rejected.",
+                ctx.domain,
+                pct(base_rate),
+                n.base.messages,
+                format_day(first),
+                pct(win_rate),
+                n.win.messages,
+                pct(dkim_b),
+                pct(dkim_w),
+                pct(spf_b),
+                pct(spf_w),
+                list(&reporters),
+                refused
+            ),
+            what_it_means: "A system that normally sends your mail correctly stopped authenticating it: typically a DKIM key was rotated or removed, the SPF record was edited, or the service changed its setup. Receivers may send this mail to spam or refuse it, depending on your DMARC policy.".to_owned(),
+            what_to_do: format!(
+                "Find the service sending from {who}. If DKIM dropped, check that it still signs with a key published in your DNS; if SPF dropped, check that your SPF record still includes it. If you do not recognise the change, treat it as possible spoofing from that network."
+            ),
+            who_fixes_it: "Whoever manages that sending service and your DNS records (IT team or the vendor).".to_owned(),
+        },
+    }
+}
+
+fn new_source_finding(ctx: &Ctx<'_>, net: &str, n: &Net, win_rate: f64) -> Finding {
+    let first = n
+        .win_days
+        .keys()
+        .next()
+        .copied()
+        .unwrap_or(ctx.window.start);
+    let last = n
+        .win_days
+        .keys()
+        .next_back()
+        .copied()
+        .unwrap_or(ctx.window.end);
+    let (ips, names) = top_ips(ctx, n);
+    let reporters: Vec<String> = n.reporters.iter().map(|r| ctx.reporter_name(r)).collect();
+    let refused = n.win.disposition_quarantine + n.win.disposition_reject;
+    let who = if names.is_empty() {
+        net.to_owned()
+    } else {
+        format!("{net} ({})", list(&names))
+    };
+    let evidence = json!({
+        "source_network": net,
+        "source_ips": ips,
+        "source_names": names,
+        "reporters": n.reporters,
+        "baseline_messages": n.base.messages,
+        "window_messages": n.win.messages,
+        "window_pass_rate": r4(win_rate),
+        "window_dispositions": dispositions(&n.win),
+        "history": ctx.history,
+        "first_day": first,
+        "first_date": format_day(first),
+    });
+    let confidence = 0.45
+        + if ctx.history { 0.2 } else { 0.0 }
+        + if n.reporters.len() >= 2 { 0.1 } else { 0.0 }
+        + if n.win.messages >= ctx.th.dmarc_new_source_min_messages.saturating_mul(10) {
+            0.1
+        } else {
+            0.0
+        };
+    Finding {
+        kind: AnomalyKind::DmarcNewUnauthenticatedSource,
+        severity: Severity::Warning,
+        domain: ctx.domain.to_owned(),
+        window_start: first,
+        window_end: last,
+        evidence,
+        confidence: conf(confidence),
+        fingerprint: fingerprint(AnomalyKind::DmarcNewUnauthenticatedSource, ctx.domain, &[net]),
+        summary: format!(
+            "New source {who} sent {} messages as {} failing DMARC ({} pass)",
+            n.win.messages,
+            ctx.domain,
+            pct(win_rate)
+        ),
+        explanation: Explanation {
+            what_happened: format!(
+                "Since {}, {} reported {} messages claiming to be from {} sent from {who}, {}; only {} passed DMARC and {refused} were quarantined or rejected.",
+                format_day(first),
+                list(&reporters),
+                n.win.messages,
+                ctx.domain,
+                if ctx.history { "a network that had not sent as your domain before" } else { "a network not yet known to us" },
+                pct(win_rate),
+            ),
+            what_it_means: format!(
+                "Either someone is sending mail pretending to be {} (spoofing or phishing), or you started using a service (newsletter, CRM, ticketing, a new office server) that was never set up to authenticate as your domain. In the second case its mail is being junked or refused.",
+                ctx.domain
+            ),
+            what_to_do: format!(
+                "Find out whether {who} belongs to a service you use. If it does, add it to your SPF record and set up DKIM signing for it. If it does not, nothing to fix on that network: move your DMARC policy towards p=quarantine or p=reject so such mail is refused."
+            ),
+            who_fixes_it: "Your IT team or whoever manages your DNS; the vendor of the service if it is a forgotten one.".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::DomainBuilder;
+    use crate::{AnomalyKind, Severity, Thresholds, Window, analyze};
+
+    #[test]
+    fn known_source_losing_authentication() {
+        let mut b = DomainBuilder::new("example.com")
+            .healthy(0, 27)
+            .source_name("198.51.100.20", "mta1.esp.example.net");
+        b = b.healthy(28, 34);
+        let mut input = b.build();
+        // From day 31 the ESP's mail (198.51.100.20) fails DKIM and SPF and is quarantined.
+        for row in &mut input.dmarc {
+            if row.source_ip == "198.51.100.20" && row.begin >= crate::input::day_start(31) {
+                row.dkim_aligned = 0;
+                row.spf_aligned = 0;
+                row.disposition_none = 0;
+                row.disposition_quarantine = row.messages;
+            }
+        }
+        let a = analyze(
+            &input,
+            Window { start: 28, end: 34 },
+            &Thresholds::default(),
+        );
+        let f: Vec<_> = a
+            .findings
+            .iter()
+            .filter(|f| f.kind == AnomalyKind::DmarcAuthDrop)
+            .collect();
+        assert_eq!(f.len(), 1, "{:#?}", a.findings);
+        assert_eq!(
+            f[0].fingerprint,
+            "dmarc-auth-drop:example.com:198.51.100.0/24"
+        );
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert_eq!(f[0].window_start, 31);
+        assert_eq!(f[0].evidence["source_names"][0], "mta1.esp.example.net");
+        assert!(f[0].summary.contains("mta1.esp.example.net"));
+        assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
+    }
+
+    #[test]
+    fn spoofing_campaign_from_a_new_network() {
+        let mut b = DomainBuilder::new("example.com").healthy(0, 34);
+        for day in 32..=34 {
+            b = b.dmarc(day, "google.com", "45.13.7.20", 400, 0).dmarc(
+                day,
+                "Yahoo",
+                "45.13.7.21",
+                150,
+                3,
+            );
+        }
+        let a = analyze(
+            &b.build(),
+            Window { start: 28, end: 34 },
+            &Thresholds::default(),
+        );
+        let f: Vec<_> = a
+            .findings
+            .iter()
+            .filter(|f| f.kind == AnomalyKind::DmarcNewUnauthenticatedSource)
+            .collect();
+        assert_eq!(f.len(), 1, "{:#?}", a.findings);
+        assert_eq!(
+            f[0].fingerprint,
+            "dmarc-new-unauthenticated-source:example.com:45.13.7.0/24"
+        );
+        assert_eq!(f[0].evidence["window_messages"], 1650);
+        assert_eq!(f[0].window_start, 32);
+        assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
+    }
+
+    #[test]
+    fn small_unauthenticated_forwarders_are_ignored() {
+        let mut b = DomainBuilder::new("example.com").healthy(0, 34);
+        for day in 28..=34 {
+            b = b.dmarc(day, "google.com", "45.13.7.20", 10, 0);
+        }
+        let a = analyze(
+            &b.build(),
+            Window { start: 28, end: 34 },
+            &Thresholds::default(),
+        );
+        assert!(a.findings.is_empty(), "{:#?}", a.findings);
+    }
+}

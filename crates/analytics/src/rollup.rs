@@ -1,0 +1,592 @@
+//! Per-UTC-day aggregates of one domain's reports.
+//!
+//! # How a report range is split into days
+//!
+//! A report covers the half-open range `[begin, end)` (Unix seconds; reporters write the end
+//! as `23:59:59` or as next-day `00:00:00`, both give the same days). Its counts are assigned
+//! to the UTC days the range overlaps, **in proportion to the seconds of overlap** with each
+//! day ([`split_range`]). Integer counts are distributed by the **largest-remainder method**
+//! ([`distribute`]): every day first gets `floor(count × overlap / span)`, then the units
+//! still missing go one each to the days with the largest remainders (ties: earlier day
+//! first). The per-report total is therefore always preserved exactly, and the result is
+//! deterministic. Each counter of a row (messages, aligned counts, dispositions, …) is split
+//! independently with the same weights, so on a split day a sub-count may exceed its parent
+//! by one unit; rates computed from rollups are clamped to `0..=1`.
+//!
+//! Counts of one row above [`MAX_ROW_COUNT`] are clamped to it. Degenerate ranges: `end <= begin` puts everything on the day of `begin`; a range longer
+//! than [`MAX_SPLIT_DAYS`] (a reporter's clock bug) puts everything on the day of its end.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::input::{Day, DomainInput, ReportKind, SECS_PER_DAY, day_of, day_start};
+use crate::net::{canonical_ip, network_of};
+use crate::reporter::reporter_key;
+
+/// Ranges longer than this many days are not split (see the module docs).
+pub const MAX_SPLIT_DAYS: i64 = 31;
+
+/// Counts of a single input row are clamped to this (2^40, about 10^12 — far above any real
+/// report) so that sums over millions of rows cannot overflow.
+pub const MAX_ROW_COUNT: u64 = 1 << 40;
+
+fn cap(n: u64) -> u64 {
+    n.min(MAX_ROW_COUNT)
+}
+
+/// The days a report range overlaps, with the seconds of overlap as weight (all weights > 0).
+pub fn split_range(begin: i64, end: i64) -> Vec<(Day, u64)> {
+    if end <= begin {
+        return vec![(day_of(begin), 1)];
+    }
+    let first = begin.div_euclid(SECS_PER_DAY);
+    let last = (end - 1).div_euclid(SECS_PER_DAY);
+    if last - first + 1 > MAX_SPLIT_DAYS {
+        return vec![(day_of(end - 1), 1)];
+    }
+    let mut out = Vec::new();
+    for d in first..=last {
+        let lo = begin.max(d * SECS_PER_DAY);
+        let hi = end.min((d + 1) * SECS_PER_DAY);
+        if hi > lo {
+            let day = day_of(d * SECS_PER_DAY);
+            out.push((day, u64::try_from(hi - lo).unwrap_or(1)));
+        }
+    }
+    if out.is_empty() {
+        out.push((day_of(begin), 1));
+    }
+    out
+}
+
+/// Distributes `count` over `weights` by largest remainder; the result has one entry per
+/// weight (same order) and sums to `count`. Zero total weight gives everything to the first.
+pub fn distribute(count: u64, weights: &[(Day, u64)]) -> Vec<(Day, u64)> {
+    let total: u128 = weights.iter().map(|(_, w)| u128::from(*w)).sum();
+    if weights.is_empty() {
+        return Vec::new();
+    }
+    if total == 0 || weights.len() == 1 {
+        let mut out: Vec<(Day, u64)> = weights.iter().map(|(d, _)| (*d, 0)).collect();
+        out[0].1 = count;
+        return out;
+    }
+    let c = u128::from(count);
+    let mut out = Vec::with_capacity(weights.len());
+    let mut rems = Vec::with_capacity(weights.len());
+    let mut given: u128 = 0;
+    for (i, (d, w)) in weights.iter().enumerate() {
+        let num = c * u128::from(*w);
+        let q = num / total;
+        given += q;
+        out.push((*d, u64::try_from(q).unwrap_or(u64::MAX)));
+        rems.push((num % total, i));
+    }
+    // Largest remainder first; ties go to the earlier entry.
+    rems.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let missing = usize::try_from(c - given).unwrap_or(0);
+    for (_, i) in rems.into_iter().take(missing) {
+        out[i].1 += 1;
+    }
+    out
+}
+
+/// DMARC message counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DmarcCounts {
+    /// Messages.
+    pub messages: u64,
+    /// DKIM-aligned pass.
+    pub dkim_aligned: u64,
+    /// SPF-aligned pass.
+    pub spf_aligned: u64,
+    /// DMARC pass, lower bound: per input row `max(dkim_aligned, spf_aligned)` (the rows do
+    /// not say how many messages passed both).
+    pub passed: u64,
+    /// Disposition none.
+    pub disposition_none: u64,
+    /// Disposition quarantine.
+    pub disposition_quarantine: u64,
+    /// Disposition reject.
+    pub disposition_reject: u64,
+}
+
+impl DmarcCounts {
+    /// Adds another count.
+    pub fn add(&mut self, o: &DmarcCounts) {
+        self.messages += o.messages;
+        self.dkim_aligned += o.dkim_aligned;
+        self.spf_aligned += o.spf_aligned;
+        self.passed += o.passed;
+        self.disposition_none += o.disposition_none;
+        self.disposition_quarantine += o.disposition_quarantine;
+        self.disposition_reject += o.disposition_reject;
+    }
+
+    /// Share of messages passing DMARC (lower bound), `None` without messages.
+    pub fn pass_rate(&self) -> Option<f64> {
+        ratio(self.passed, self.messages)
+    }
+}
+
+/// TLS session counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TlsCounts {
+    /// Successful sessions.
+    pub successful: u64,
+    /// Failed sessions.
+    pub failed: u64,
+}
+
+impl TlsCounts {
+    /// Adds another count.
+    pub fn add(&mut self, o: &TlsCounts) {
+        self.successful += o.successful;
+        self.failed += o.failed;
+    }
+
+    /// All sessions.
+    pub fn total(&self) -> u64 {
+        self.successful + self.failed
+    }
+
+    /// Failed / all sessions, `None` without sessions.
+    pub fn failure_rate(&self) -> Option<f64> {
+        ratio(self.failed, self.total())
+    }
+}
+
+/// `num / den` clamped to `0..=1`, `None` when `den` is zero.
+pub fn ratio(num: u64, den: u64) -> Option<f64> {
+    if den == 0 {
+        None
+    } else {
+        Some((num as f64 / den as f64).clamp(0.0, 1.0))
+    }
+}
+
+/// One day of DMARC data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DmarcDay {
+    /// All messages.
+    pub total: DmarcCounts,
+    /// By source IP (canonical text).
+    pub by_source_ip: BTreeMap<String, DmarcCounts>,
+    /// By source network (`/24`, `/48`).
+    pub by_source_network: BTreeMap<String, DmarcCounts>,
+    /// By reporter key.
+    pub by_reporter: BTreeMap<String, DmarcCounts>,
+    /// Reporter key → source network → counts.
+    pub by_reporter_network: BTreeMap<String, BTreeMap<String, DmarcCounts>>,
+}
+
+/// One cell of split TLS failure details.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FailureCell {
+    /// Reporter key.
+    pub reporter: String,
+    /// Policy type as written (lower-cased).
+    pub policy_type: String,
+    /// Result type as written (lower-cased).
+    pub result_type: String,
+    /// Receiving MX host name (lower-cased, no trailing dot), or `receiving-ip`, or `unknown`.
+    pub mx: String,
+    /// Sending MTA IP (canonical) when reported.
+    pub sending_ip: Option<String>,
+    /// Its network.
+    pub sending_network: Option<String>,
+    /// Failed sessions on this day.
+    pub failed: u64,
+}
+
+/// One day of TLS data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TlsDay {
+    /// All sessions.
+    pub total: TlsCounts,
+    /// By reporter key.
+    pub by_reporter: BTreeMap<String, TlsCounts>,
+    /// By policy type.
+    pub by_policy_type: BTreeMap<String, TlsCounts>,
+    /// Failed sessions (failure details) by result type. Result types are non-exclusive: the
+    /// sum may exceed `total.failed`.
+    pub failures_by_result_type: BTreeMap<String, u64>,
+    /// Failure details by receiving MX host.
+    pub failures_by_mx: BTreeMap<String, u64>,
+    /// Failure details by sending-MTA network.
+    pub failures_by_sending_network: BTreeMap<String, u64>,
+    /// Every failure detail, split to this day and merged by key.
+    pub failures: Vec<FailureCell>,
+}
+
+/// Which days a reporter sent reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReporterPresence {
+    /// Organisation names as written.
+    pub names: BTreeSet<String>,
+    /// Days covered by a DMARC report.
+    pub dmarc_days: BTreeSet<Day>,
+    /// Days covered by a TLS report.
+    pub tls_days: BTreeSet<Day>,
+}
+
+impl ReporterPresence {
+    /// The days of one report kind.
+    pub fn days(&self, kind: ReportKind) -> &BTreeSet<Day> {
+        match kind {
+            ReportKind::Dmarc => &self.dmarc_days,
+            ReportKind::Tls => &self.tls_days,
+        }
+    }
+}
+
+/// Per-day aggregates of one domain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Rollup {
+    /// DMARC by day.
+    pub dmarc: BTreeMap<Day, DmarcDay>,
+    /// TLS by day.
+    pub tls: BTreeMap<Day, TlsDay>,
+    /// Reporter key → presence.
+    pub reporters: BTreeMap<String, ReporterPresence>,
+    /// Earliest day with any data or report.
+    pub first_day: Option<Day>,
+    /// Latest day with any data or report.
+    pub last_day: Option<Day>,
+}
+
+/// Lower-cased host without a trailing dot.
+pub(crate) fn norm_host(h: &str) -> String {
+    h.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn mark_days(days: &mut BTreeSet<Day>, begin: i64, end: i64) {
+    for (d, _) in split_range(begin, end) {
+        days.insert(d);
+    }
+}
+
+impl Rollup {
+    /// Builds the rollup of everything in `input`.
+    pub fn build(input: &DomainInput) -> Rollup {
+        let mut r = Rollup::default();
+        for row in &input.dmarc {
+            let w = split_range(row.begin, row.end);
+            let key = reporter_key(&row.reporter);
+            let ip = canonical_ip(&row.source_ip);
+            let net = network_of(&row.source_ip);
+            let parts = [
+                distribute(cap(row.messages), &w),
+                distribute(cap(row.dkim_aligned), &w),
+                distribute(cap(row.spf_aligned), &w),
+                distribute(cap(row.dkim_aligned.max(row.spf_aligned)), &w),
+                distribute(cap(row.disposition_none), &w),
+                distribute(cap(row.disposition_quarantine), &w),
+                distribute(cap(row.disposition_reject), &w),
+            ];
+            for (i, (day, _)) in w.iter().enumerate() {
+                let c = DmarcCounts {
+                    messages: parts[0][i].1,
+                    dkim_aligned: parts[1][i].1,
+                    spf_aligned: parts[2][i].1,
+                    passed: parts[3][i].1,
+                    disposition_none: parts[4][i].1,
+                    disposition_quarantine: parts[5][i].1,
+                    disposition_reject: parts[6][i].1,
+                };
+                let d = r.dmarc.entry(*day).or_default();
+                d.total.add(&c);
+                d.by_source_ip.entry(ip.clone()).or_default().add(&c);
+                d.by_source_network.entry(net.clone()).or_default().add(&c);
+                d.by_reporter.entry(key.clone()).or_default().add(&c);
+                d.by_reporter_network
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(net.clone())
+                    .or_default()
+                    .add(&c);
+            }
+            let p = r.reporters.entry(key).or_default();
+            p.names.insert(row.reporter.trim().to_owned());
+            mark_days(&mut p.dmarc_days, row.begin, row.end);
+        }
+        for row in &input.tls {
+            let w = split_range(row.begin, row.end);
+            let key = reporter_key(&row.reporter);
+            let pt = row.policy_type.trim().to_ascii_lowercase();
+            let ok = distribute(cap(row.successful), &w);
+            let bad = distribute(cap(row.failed), &w);
+            for (i, (day, _)) in w.iter().enumerate() {
+                let c = TlsCounts {
+                    successful: ok[i].1,
+                    failed: bad[i].1,
+                };
+                let d = r.tls.entry(*day).or_default();
+                d.total.add(&c);
+                d.by_reporter.entry(key.clone()).or_default().add(&c);
+                d.by_policy_type.entry(pt.clone()).or_default().add(&c);
+            }
+            let p = r.reporters.entry(key).or_default();
+            p.names.insert(row.reporter.trim().to_owned());
+            mark_days(&mut p.tls_days, row.begin, row.end);
+        }
+        let mut cells: BTreeMap<Day, BTreeMap<FailureCell, u64>> = BTreeMap::new();
+        for row in &input.tls_failures {
+            let w = split_range(row.begin, row.end);
+            let key = reporter_key(&row.reporter);
+            let mx = row
+                .receiving_mx_hostname
+                .as_deref()
+                .map(norm_host)
+                .filter(|h| !h.is_empty())
+                .or_else(|| row.receiving_ip.as_deref().map(canonical_ip))
+                .unwrap_or_else(|| "unknown".to_owned());
+            let sending_ip = row.sending_mta_ip.as_deref().map(canonical_ip);
+            let proto = FailureCell {
+                reporter: key.clone(),
+                policy_type: row.policy_type.trim().to_ascii_lowercase(),
+                result_type: row.result_type.trim().to_ascii_lowercase(),
+                mx,
+                sending_network: row.sending_mta_ip.as_deref().map(network_of),
+                sending_ip,
+                failed: 0,
+            };
+            for (day, n) in distribute(cap(row.failed), &w) {
+                if n > 0 {
+                    *cells
+                        .entry(day)
+                        .or_default()
+                        .entry(proto.clone())
+                        .or_default() += n;
+                }
+            }
+            let p = r.reporters.entry(key).or_default();
+            p.names.insert(row.reporter.trim().to_owned());
+            mark_days(&mut p.tls_days, row.begin, row.end);
+        }
+        for (day, map) in cells {
+            let d = r.tls.entry(day).or_default();
+            for (mut cell, n) in map {
+                cell.failed = n;
+                *d.failures_by_result_type
+                    .entry(cell.result_type.clone())
+                    .or_default() += n;
+                *d.failures_by_mx.entry(cell.mx.clone()).or_default() += n;
+                if let Some(net) = &cell.sending_network {
+                    *d.failures_by_sending_network
+                        .entry(net.clone())
+                        .or_default() += n;
+                }
+                d.failures.push(cell);
+            }
+        }
+        for seen in &input.reports {
+            let p = r.reporters.entry(reporter_key(&seen.reporter)).or_default();
+            p.names.insert(seen.reporter.trim().to_owned());
+            let days = match seen.kind {
+                ReportKind::Dmarc => &mut p.dmarc_days,
+                ReportKind::Tls => &mut p.tls_days,
+            };
+            mark_days(days, seen.begin, seen.end);
+        }
+        let all_days = r.dmarc.keys().chain(r.tls.keys()).chain(
+            r.reporters
+                .values()
+                .flat_map(|p| p.dmarc_days.iter().chain(&p.tls_days)),
+        );
+        r.first_day = all_days.clone().min().copied();
+        r.last_day = all_days.max().copied();
+        r
+    }
+
+    /// DMARC counts of `reporter` summed over `from..=to`.
+    pub fn dmarc_reporter(&self, reporter: &str, from: Day, to: Day) -> DmarcCounts {
+        let mut c = DmarcCounts::default();
+        for (_, d) in self.dmarc.range(from..=to) {
+            if let Some(x) = d.by_reporter.get(reporter) {
+                c.add(x);
+            }
+        }
+        c
+    }
+
+    /// TLS counts of `reporter` summed over `from..=to`.
+    pub fn tls_reporter(&self, reporter: &str, from: Day, to: Day) -> TlsCounts {
+        let mut c = TlsCounts::default();
+        for (_, d) in self.tls.range(from..=to) {
+            if let Some(x) = d.by_reporter.get(reporter) {
+                c.add(x);
+            }
+        }
+        c
+    }
+
+    /// Failure cells of `from..=to` with their day.
+    pub fn failures(&self, from: Day, to: Day) -> impl Iterator<Item = (Day, &FailureCell)> {
+        self.tls
+            .range(from..=to)
+            .flat_map(|(d, t)| t.failures.iter().map(move |c| (*d, c)))
+    }
+
+    /// True when any report or row of any kind covers a day in `from..=to`.
+    pub fn any_data(&self, from: Day, to: Day) -> bool {
+        self.dmarc.range(from..=to).next().is_some()
+            || self.tls.range(from..=to).next().is_some()
+            || self.reporters.values().any(|p| {
+                p.dmarc_days.range(from..=to).next().is_some()
+                    || p.tls_days.range(from..=to).next().is_some()
+            })
+    }
+}
+
+/// Midnight-aligned helper used by tests and the testkit: `[day, day + 1)`.
+pub fn day_range(day: Day) -> (i64, i64) {
+    (day_start(day), day_start(day) + SECS_PER_DAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{DmarcRow, TlsFailureRow, TlsPolicyRow};
+    use proptest::prelude::*;
+
+    #[test]
+    fn one_day_report_stays_on_its_day() {
+        let (b, e) = day_range(100);
+        assert_eq!(split_range(b, e), vec![(100, 86_400)]);
+        // 23:59:59 end.
+        assert_eq!(split_range(b, e - 1), vec![(100, 86_399)]);
+    }
+
+    #[test]
+    fn two_day_report_splits_by_overlap() {
+        // 18:00 day 100 → 06:00 day 101 + 24h: 6h on 100, 24h on 101, 6h on 102.
+        let b = day_start(100) + 18 * 3600;
+        let e = day_start(102) + 6 * 3600;
+        let w = split_range(b, e);
+        assert_eq!(w, vec![(100, 6 * 3600), (101, 24 * 3600), (102, 6 * 3600)]);
+        assert_eq!(distribute(12, &w), vec![(100, 2), (101, 8), (102, 2)]);
+        // 10 = 1.67 + 6.67 + 1.67: floors 1, 6, 1; two units left, remainders .67 each,
+        // ties go to the earlier days.
+        assert_eq!(distribute(10, &w), vec![(100, 2), (101, 7), (102, 1)]);
+    }
+
+    #[test]
+    fn degenerate_ranges() {
+        assert_eq!(
+            split_range(day_start(5) + 10, day_start(5) + 10),
+            vec![(5, 1)]
+        );
+        assert_eq!(split_range(day_start(5), day_start(3)), vec![(5, 1)]);
+        let long = split_range(day_start(0), day_start(400));
+        assert_eq!(long, vec![(399, 1)]);
+        assert!(distribute(7, &[]).is_empty());
+        assert_eq!(distribute(7, &[(1, 0), (2, 0)]), vec![(1, 7), (2, 0)]);
+    }
+
+    #[test]
+    fn rollup_aggregates_dmarc_and_tls() {
+        let (b, e) = day_range(10);
+        let input = DomainInput {
+            domain: "example.com".into(),
+            dmarc: vec![
+                DmarcRow {
+                    begin: b,
+                    end: e,
+                    reporter: "google.com".into(),
+                    source_ip: "192.0.2.1".into(),
+                    messages: 10,
+                    dkim_aligned: 9,
+                    spf_aligned: 10,
+                    disposition_none: 10,
+                    ..Default::default()
+                },
+                DmarcRow {
+                    begin: b,
+                    end: e,
+                    reporter: "Yahoo".into(),
+                    source_ip: "192.0.2.2".into(),
+                    messages: 4,
+                    dkim_aligned: 0,
+                    spf_aligned: 1,
+                    disposition_reject: 4,
+                    ..Default::default()
+                },
+            ],
+            tls: vec![TlsPolicyRow {
+                begin: b,
+                end: e,
+                reporter: "Google Inc.".into(),
+                policy_type: "sts".into(),
+                successful: 90,
+                failed: 10,
+                ..Default::default()
+            }],
+            tls_failures: vec![TlsFailureRow {
+                begin: b,
+                end: e,
+                reporter: "Google Inc.".into(),
+                policy_type: "sts".into(),
+                result_type: "certificate-expired".into(),
+                sending_mta_ip: Some("209.85.1.2".into()),
+                receiving_mx_hostname: Some("MX1.Example.com.".into()),
+                failed: 10,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let r = Rollup::build(&input);
+        let d = &r.dmarc[&10];
+        assert_eq!(d.total.messages, 14);
+        assert_eq!(d.total.passed, 11);
+        assert_eq!(d.total.disposition_reject, 4);
+        assert_eq!(d.by_source_network["192.0.2.0/24"].messages, 14);
+        assert_eq!(d.by_reporter["google"].messages, 10);
+        let t = &r.tls[&10];
+        assert_eq!(
+            t.by_reporter["google"],
+            TlsCounts {
+                successful: 90,
+                failed: 10
+            }
+        );
+        assert_eq!(t.failures_by_mx["mx1.example.com"], 10);
+        assert_eq!(t.failures_by_sending_network["209.85.1.0/24"], 10);
+        assert_eq!(t.failures_by_result_type["certificate-expired"], 10);
+        let g = &r.reporters["google"];
+        assert!(g.dmarc_days.contains(&10) && g.tls_days.contains(&10));
+        assert_eq!(g.names.len(), 2);
+        assert_eq!((r.first_day, r.last_day), (Some(10), Some(10)));
+    }
+
+    proptest! {
+        #[test]
+        fn split_preserves_totals(
+            begin in -1_000_000i64..10_000_000_000,
+            len in -100_000i64..3_000_000,
+            count in 0u64..u64::MAX / 2,
+        ) {
+            let w = split_range(begin, begin + len);
+            prop_assert!(!w.is_empty());
+            prop_assert!(w.iter().all(|(_, x)| *x > 0));
+            let parts = distribute(count, &w);
+            prop_assert_eq!(parts.len(), w.len());
+            prop_assert_eq!(parts.iter().map(|(_, n)| u128::from(*n)).sum::<u128>(), u128::from(count));
+            // Days are consecutive and ascending.
+            for pair in w.windows(2) {
+                prop_assert_eq!(pair[1].0, pair[0].0 + 1);
+            }
+        }
+
+        #[test]
+        fn distribute_is_within_one_of_quota(count in 0u64..1_000_000, ws in proptest::collection::vec(1u64..100_000, 1..10)) {
+            let weights: Vec<(Day, u64)> = ws.iter().enumerate().map(|(i, w)| (i as Day, *w)).collect();
+            let total: f64 = ws.iter().map(|w| *w as f64).sum();
+            for ((_, n), w) in distribute(count, &weights).iter().zip(&ws) {
+                let quota = count as f64 * *w as f64 / total;
+                prop_assert!((*n as f64 - quota).abs() < 1.0 + 1e-6);
+            }
+        }
+    }
+}

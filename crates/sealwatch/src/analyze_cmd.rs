@@ -1,0 +1,318 @@
+//! `sealwatch analyze` and `sealwatch anomalies`: run the analysis over stored reports and
+//! list what it flagged. The analysis itself is the pure `sealwatch-analytics` crate; this
+//! module moves rows between it and the store.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::{NaiveDate, Utc};
+use sealwatch_analytics as analytics;
+use sealwatch_store::{
+    AnomalyChange, AnomalyFilter, AnomalyRecord, DomainData, Store, StoredAnomaly,
+};
+use tracing::info_span;
+
+use crate::cli::{AnalyzeArgs, AnomaliesArgs};
+use crate::config::Config;
+
+/// Days since the Unix epoch of a date.
+fn day_number(date: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    i32::try_from((date - epoch).num_days()).unwrap_or(0)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Store rows → analysis input.
+pub fn input_of(
+    target: &sealwatch_store::AnalysisTarget,
+    data: DomainData,
+    expect_reports: bool,
+) -> analytics::DomainInput {
+    analytics::DomainInput {
+        tenant_id: target.tenant_id,
+        domain_id: target.domain_id,
+        domain: target.domain.clone(),
+        dmarc: data
+            .dmarc
+            .into_iter()
+            .map(|r| analytics::DmarcRow {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter,
+                source_ip: r.source_ip,
+                header_from: r.header_from,
+                messages: to_u64(r.messages),
+                dkim_aligned: to_u64(r.dkim_aligned),
+                spf_aligned: to_u64(r.spf_aligned),
+                disposition_none: to_u64(r.disposition_none),
+                disposition_quarantine: to_u64(r.disposition_quarantine),
+                disposition_reject: to_u64(r.disposition_reject),
+            })
+            .collect(),
+        tls: data
+            .tls
+            .into_iter()
+            .map(|r| analytics::TlsPolicyRow {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter,
+                policy_type: r.policy_type,
+                policy_domain: r.policy_domain,
+                sts_mode: r.sts_mode,
+                mx_hosts: r.mx_hosts,
+                successful: to_u64(r.successful),
+                failed: to_u64(r.failed),
+            })
+            .collect(),
+        tls_failures: data
+            .tls_failures
+            .into_iter()
+            .map(|r| analytics::TlsFailureRow {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter,
+                policy_type: r.policy_type,
+                result_type: r.result_type,
+                sending_mta_ip: r.sending_mta_ip,
+                receiving_mx_hostname: r.receiving_mx_hostname,
+                receiving_ip: r.receiving_ip,
+                failed: to_u64(r.failed),
+                failure_reason_code: r.failure_reason_code,
+                additional_information: r.additional_information,
+            })
+            .collect(),
+        reports: data
+            .reports
+            .into_iter()
+            .map(|r| analytics::ReportSeen {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter,
+                kind: if r.kind == "tls" {
+                    analytics::ReportKind::Tls
+                } else {
+                    analytics::ReportKind::Dmarc
+                },
+            })
+            .collect(),
+        source_names: Default::default(),
+        expect_reports,
+    }
+}
+
+fn record_of(f: analytics::Finding) -> anyhow::Result<AnomalyRecord> {
+    Ok(AnomalyRecord {
+        kind: f.kind.as_str().to_owned(),
+        fingerprint: f.fingerprint,
+        severity: f.severity.as_str().to_owned(),
+        confidence: f.confidence,
+        window_start: f.window_start,
+        window_end: f.window_end,
+        summary: f.summary,
+        evidence: f.evidence,
+        explanation: serde_json::to_value(&f.explanation).context("encoding an explanation")?,
+    })
+}
+
+fn existing_of(a: &StoredAnomaly) -> analytics::ExistingAnomaly {
+    analytics::ExistingAnomaly {
+        id: a.id,
+        fingerprint: a.fingerprint.clone(),
+        status: analytics::Status::parse(&a.status).unwrap_or(analytics::Status::Open),
+        last_seen: a.last_seen_day,
+    }
+}
+
+/// Totals of one analysis run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunTotals {
+    pub domains: u64,
+    pub findings: u64,
+    pub opened: u64,
+    pub updated: u64,
+    pub reopened: u64,
+    pub resolved: u64,
+    pub suppressed: u64,
+}
+
+/// Analyses one domain as of `today` and stores the outcome.
+pub async fn analyze_domain(
+    store: &Store,
+    target: &sealwatch_store::AnalysisTarget,
+    today: i32,
+    config: &Config,
+    totals: &mut RunTotals,
+) -> anyhow::Result<Vec<analytics::Finding>> {
+    let a = &config.analysis;
+    let history_start = today - i32::try_from(a.history_days).unwrap_or(84);
+    let from = i64::from(history_start) * 86_400;
+    let to = (i64::from(today) + 1) * 86_400;
+    let data = store.domain_data(target.domain_id, from, to).await?;
+    let input = input_of(target, data, true);
+    let window = analytics::Window {
+        start: today - i32::try_from(a.window_days.max(1)).unwrap_or(7) + 1,
+        end: today,
+    };
+    let analysis = analytics::analyze(&input, window, &a.thresholds);
+    let findings = analysis.findings;
+    let existing: Vec<analytics::ExistingAnomaly> = store
+        .domain_anomalies(target.domain_id)
+        .await?
+        .iter()
+        .map(existing_of)
+        .collect();
+    let changes = analytics::reconcile(&existing, findings.clone(), today, a.quiet_days);
+    let mut store_changes = Vec::with_capacity(changes.len());
+    for c in changes {
+        match c {
+            analytics::Change::Open(f) => store_changes.push(AnomalyChange::Open(record_of(f)?)),
+            analytics::Change::Update { id, finding } => {
+                store_changes.push(AnomalyChange::Update {
+                    id,
+                    record: record_of(finding)?,
+                })
+            }
+            analytics::Change::Reopen { id, finding } => {
+                store_changes.push(AnomalyChange::Reopen {
+                    id,
+                    record: record_of(finding)?,
+                })
+            }
+            analytics::Change::AutoResolve { id } => {
+                store_changes.push(AnomalyChange::AutoResolve { id })
+            }
+            analytics::Change::Suppressed { .. } => totals.suppressed += 1,
+        }
+    }
+    let applied = store
+        .apply_anomaly_changes(target.tenant_id, target.domain_id, today, store_changes)
+        .await?;
+    totals.domains += 1;
+    totals.findings += findings.len() as u64;
+    totals.opened += u64::from(applied.opened);
+    totals.updated += u64::from(applied.updated);
+    totals.reopened += u64::from(applied.reopened);
+    totals.resolved += u64::from(applied.resolved);
+    Ok(findings)
+}
+
+pub async fn analyze(
+    store: &Store,
+    config: &Config,
+    args: AnalyzeArgs,
+) -> anyhow::Result<ExitCode> {
+    let today = match &args.today {
+        Some(d) => day_number(
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .with_context(|| format!("--today {d:?} is not YYYY-MM-DD"))?,
+        ),
+        None => day_number(Utc::now().date_naive()),
+    };
+    let targets = store.analysis_targets(args.domain.as_deref()).await?;
+    if let Some(d) = &args.domain
+        && targets.is_empty()
+    {
+        anyhow::bail!("no tenant owns a domain named {d:?}");
+    }
+    let mut totals = RunTotals::default();
+    let started = std::time::Instant::now();
+    for t in &targets {
+        let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
+        let _entered = span.enter();
+        let findings = analyze_domain(store, t, today, config, &mut totals).await?;
+        if !args.quiet {
+            let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
+            if kinds.is_empty() {
+                eprintln!("{}: nothing to report", t.domain);
+            } else {
+                eprintln!("{}: {}", t.domain, kinds.join(", "));
+            }
+        }
+    }
+    eprintln!(
+        "analysed {} domains in {:.1}s",
+        totals.domains,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "findings {}, opened {}, updated {}, reopened {}, resolved {}, suppressed {}",
+        totals.findings,
+        totals.opened,
+        totals.updated,
+        totals.reopened,
+        totals.resolved,
+        totals.suppressed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn date_of(day: i32) -> String {
+    analytics::format_day(day)
+}
+
+pub async fn anomalies(store: &Store, args: AnomaliesArgs) -> anyhow::Result<ExitCode> {
+    let filter = AnomalyFilter {
+        tenant_id: None,
+        domain: args.domain.clone(),
+        status: args.status.clone(),
+        kind: args.kind.clone(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for a in store.list_anomalies(&filter).await? {
+        if args.json {
+            let line = format!(
+                "{}",
+                serde_json::json!({
+                    "id": a.id,
+                    "kind": a.kind,
+                    "severity": a.severity,
+                    "status": a.status,
+                    "domain": a.domain,
+                    "window_start": date_of(a.window_start),
+                    "window_end": date_of(a.window_end),
+                    "first_seen": date_of(a.first_seen_day),
+                    "last_seen": date_of(a.last_seen_day),
+                    "summary": a.summary,
+                    "evidence": a.evidence,
+                    "explanation": a.explanation,
+                    "confidence": a.confidence,
+                    "fingerprint": a.fingerprint,
+                    "occurrences": a.occurrences,
+                })
+            );
+            if !write_line(&mut out, &line)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+        } else {
+            let line = format!(
+                "#{:<5} {:<8} {:<12} {:<26} {:<28} {}..{}  {}",
+                a.id,
+                a.severity,
+                a.status,
+                a.kind,
+                a.domain,
+                date_of(a.window_start),
+                date_of(a.window_end),
+                a.summary
+            );
+            if !write_line(&mut out, &line)? {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    let _ = std::io::Write::flush(&mut out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes one line; `false` when the reader went away (`sealwatch anomalies | head`).
+fn write_line(out: &mut impl std::io::Write, line: &str) -> anyhow::Result<bool> {
+    match writeln!(out, "{line}") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
+}

@@ -1,0 +1,363 @@
+//! Analysis end to end through the CLI: `simulate` writes report emails with one injected
+//! incident, `import` stores them, `analyze` judges the last week, `anomalies --json` shows
+//! what was flagged. One test per detector, a healthy month, and the anomaly lifecycle.
+
+#[path = "../../../tests/common/db.rs"]
+mod db;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use db::{Engine, TestDb};
+use serde_json::Value;
+
+const START: &str = "2026-10-05";
+const WEEKS: u32 = 5;
+/// The last simulated day: START + 5 weeks - 1 day.
+const LAST: &str = "2026-11-08";
+
+struct Run {
+    dir: PathBuf,
+    config: PathBuf,
+    domains: Vec<String>,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sealwatch(config: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_sealwatch"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run sealwatch");
+    assert!(
+        out.status.success(),
+        "sealwatch {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Simulates `domains` domains with the given incidents, creates one tenant per domain and
+/// imports everything.
+fn scenario(db: &TestDb, label: &str, domains: usize, incidents: &[&str]) -> Run {
+    let dir =
+        std::env::temp_dir().join(format!("sealwatch-analysis-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("sealwatch.toml");
+    std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", db.url)).expect("config");
+    let mails = dir.join("mail");
+    let list = dir.join("domains.txt");
+    let n = domains.to_string();
+    let weeks = WEEKS.to_string();
+    let mut args = vec![
+        "simulate",
+        "--domains",
+        &n,
+        "--weeks",
+        &weeks,
+        "--start",
+        START,
+        "--seed",
+        "11",
+        "--out",
+        mails.to_str().expect("utf-8"),
+        "--domains-out",
+        list.to_str().expect("utf-8"),
+    ];
+    for i in incidents {
+        args.push("--incident");
+        args.push(i);
+    }
+    sealwatch(&config, &args);
+    let domains: Vec<String> = std::fs::read_to_string(&list)
+        .expect("domain list")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        domains.len(),
+        domains_len(domains.len(), n.parse().expect("n"))
+    );
+    for (i, d) in domains.iter().enumerate() {
+        sealwatch(
+            &config,
+            &["tenant", "add", &format!("tenant-{i}"), "--domain", d],
+        );
+    }
+    let imported = sealwatch(&config, &["import", mails.to_str().expect("utf-8")]);
+    let summary = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        summary.contains("quarantined 0"),
+        "every simulated report routes: {summary}"
+    );
+    Run {
+        dir,
+        config,
+        domains,
+    }
+}
+
+fn domains_len(got: usize, want: usize) -> usize {
+    assert_eq!(got, want, "one line per simulated domain");
+    got
+}
+
+fn analyze(run: &Run, today: &str) -> String {
+    let out = sealwatch(&run.config, &["analyze", "--today", today]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn anomalies(run: &Run, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["anomalies", "--json"];
+    args.extend_from_slice(extra);
+    let out = sealwatch(&run.config, &args);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+fn kinds_for(list: &[Value], domain: &str) -> Vec<String> {
+    list.iter()
+        .filter(|a| a["domain"] == domain)
+        .map(|a| a["kind"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs one incident on domain 0 of three and checks the expected kind is flagged for that
+/// domain only, with its evidence.
+async fn detects(label: &str, incident: &str, kind: &str) -> (Vec<Value>, Run, TestDb) {
+    let db = TestDb::new(Engine::Sqlite, label).await;
+    let run = scenario(&db, label, 3, &[incident]);
+    analyze(&run, LAST);
+    let all = anomalies(&run, &[]);
+    let hit: Vec<&Value> = all
+        .iter()
+        .filter(|a| a["kind"] == kind && a["domain"] == run.domains[0].as_str())
+        .collect();
+    assert!(
+        !hit.is_empty(),
+        "{kind} not flagged for {} by {incident}; got {all:#?}",
+        run.domains[0]
+    );
+    for other in &run.domains[1..] {
+        assert!(
+            !kinds_for(&all, other).contains(&kind.to_owned()),
+            "{kind} flagged for unaffected {other}"
+        );
+    }
+    for a in &hit {
+        assert_eq!(a["status"], "open");
+        assert!(a["window_end"].as_str().unwrap_or_default() <= LAST);
+        assert!(!a["summary"].as_str().unwrap_or_default().is_empty());
+        assert!(a["evidence"].is_object(), "evidence is structured: {a}");
+        for part in [
+            "what_happened",
+            "what_it_means",
+            "what_to_do",
+            "who_fixes_it",
+        ] {
+            assert!(
+                a["explanation"][part]
+                    .as_str()
+                    .is_some_and(|s| s.len() > 20),
+                "plain-English {part} for {kind}: {a}"
+            );
+        }
+    }
+    (all, run, db)
+}
+
+async fn a_healthy_month_yields_no_anomalies(engine: Engine) {
+    let db = TestDb::new(engine, "healthy").await;
+    let run = scenario(&db, &format!("healthy-{engine:?}"), 4, &[]);
+    let summary = analyze(&run, LAST);
+    assert!(summary.starts_with("findings 0,"), "{summary}");
+    assert_eq!(anomalies(&run, &[]), Vec::<Value>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_certificate_on_one_mx_is_a_certificate_cluster() {
+    let (all, run, _db) = detects(
+        "cert",
+        "cert-expired:domain=0,mx=0,from=28",
+        "tls-certificate-cluster",
+    )
+    .await;
+    let a = all
+        .iter()
+        .find(|a| a["kind"] == "tls-certificate-cluster")
+        .expect("flagged");
+    assert_eq!(a["severity"], "critical");
+    assert!(
+        a["window_start"].as_str().unwrap_or_default() >= "2026-11-02",
+        "starts on the incident day: {a}"
+    );
+    assert!(
+        a["evidence"].to_string().contains("certificate-expired"),
+        "{a}"
+    );
+    let _ = run;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_providers_mismatch_is_a_single_provider_failure() {
+    let (all, _run, _db) = detects(
+        "mismatch",
+        "provider-mismatch:domain=0,provider=google,result=certificate-host-mismatch,from=28",
+        "tls-single-provider",
+    )
+    .await;
+    let a = all
+        .iter()
+        .find(|a| a["kind"] == "tls-single-provider")
+        .expect("flagged");
+    assert!(
+        a["evidence"].to_string().to_lowercase().contains("google"),
+        "{a}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_mta_sts_policy_is_flagged() {
+    let (all, _run, _db) = detects(
+        "sts",
+        "mta-sts-broken:domain=0,result=sts-policy-fetch-error,from=28",
+        "mta-sts-policy",
+    )
+    .await;
+    let a = all
+        .iter()
+        .find(|a| a["kind"] == "mta-sts-policy")
+        .expect("flagged");
+    assert!(
+        a["evidence"].to_string().contains("sts-policy-fetch-error"),
+        "{a}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_rate_downgrade_from_one_network_is_flagged() {
+    let (all, _run, _db) = detects(
+        "downgrade",
+        "downgrade:domain=0,network=203.0.113.0/24,rate=3,from=21",
+        "tls-low-rate-negotiation",
+    )
+    .await;
+    let a = all
+        .iter()
+        .find(|a| a["kind"] == "tls-low-rate-negotiation")
+        .expect("flagged");
+    assert!(a["evidence"].to_string().contains("203.0.113."), "{a}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reporter_going_silent_is_flagged() {
+    let (all, _run, _db) = detects(
+        "silent",
+        "silent:domain=0,provider=google,from=30",
+        "reporter-silent",
+    )
+    .await;
+    let a = all
+        .iter()
+        .find(|a| a["kind"] == "reporter-silent")
+        .expect("flagged");
+    assert!(
+        a["evidence"].to_string().to_lowercase().contains("google"),
+        "{a}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofing_campaign_is_a_new_unauthenticated_source() {
+    detects(
+        "spoof",
+        "spoofing:domain=0,volume=500,from=28",
+        "dmarc-new-unauthenticated-source",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_without_reports_is_no_data() {
+    let db = TestDb::new(Engine::Sqlite, "nodata").await;
+    let run = scenario(&db, "nodata", 2, &[]);
+    sealwatch(
+        &run.config,
+        &["tenant", "add", "quiet-co", "--domain", "quiet.example"],
+    );
+    analyze(&run, LAST);
+    let all = anomalies(&run, &["--domain", "quiet.example"]);
+    assert_eq!(kinds_for(&all, "quiet.example"), vec!["no-data".to_owned()]);
+    assert_eq!(
+        anomalies(&run, &["--kind", "no-data"]).len(),
+        1,
+        "only the silent domain"
+    );
+}
+
+async fn an_ongoing_incident_stays_one_anomaly_and_a_dismissal_sticks(engine: Engine) {
+    let db = TestDb::new(engine, "lifecycle").await;
+    let run = scenario(
+        &db,
+        &format!("lifecycle-{engine:?}"),
+        2,
+        &["cert-expired:domain=0,mx=0,from=25"],
+    );
+    analyze(&run, "2026-11-01");
+    analyze(&run, "2026-11-04");
+    analyze(&run, LAST);
+    let cert: Vec<Value> = anomalies(&run, &["--kind", "tls-certificate-cluster"]);
+    assert_eq!(
+        cert.len(),
+        1,
+        "one anomaly for one ongoing problem: {cert:#?}"
+    );
+    assert_eq!(cert[0]["occurrences"], 3);
+    assert_eq!(cert[0]["last_seen"], LAST);
+    // Staff dismiss it as a false positive: later runs leave it alone and open nothing new.
+    let id = cert[0]["id"].as_i64().expect("id");
+    let reviewed = db
+        .store
+        .review_anomaly(id, "dismiss", Some("known maintenance"), None, Some("test"))
+        .await
+        .expect("review");
+    assert_eq!(reviewed.status, "dismissed");
+    let summary = analyze(&run, LAST);
+    assert!(summary.contains("suppressed 1"), "{summary}");
+    let after = anomalies(&run, &["--kind", "tls-certificate-cluster"]);
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["status"], "dismissed");
+}
+
+mod sqlite {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_healthy_month_yields_no_anomalies() {
+        super::a_healthy_month_yields_no_anomalies(Engine::Sqlite).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ongoing_incident_stays_one_anomaly_and_a_dismissal_sticks() {
+        super::an_ongoing_incident_stays_one_anomaly_and_a_dismissal_sticks(Engine::Sqlite).await
+    }
+}
+
+mod postgres {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_healthy_month_yields_no_anomalies() {
+        super::a_healthy_month_yields_no_anomalies(Engine::Postgres).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ongoing_incident_stays_one_anomaly_and_a_dismissal_sticks() {
+        super::an_ongoing_incident_stays_one_anomaly_and_a_dismissal_sticks(Engine::Postgres).await
+    }
+}

@@ -1,0 +1,671 @@
+//! Read side for the analysis: per-domain rows aggregated in the database, and the
+//! persistence of anomalies (open → acknowledged → resolved / dismissed).
+//!
+//! Rows are grouped by report and source (DMARC) or by report and failure (TLS) so the
+//! analysis sees compact data; splitting multi-day reports into UTC days is the analysis
+//! crate's job.
+
+use chrono::Utc;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+
+use crate::entities::{anomaly, anomaly_review, tenant, tenant_domain};
+use crate::{Result, Store, StoreError};
+
+/// DMARC messages of one report from one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmarcSourceRow {
+    pub begin: i64,
+    pub end: i64,
+    pub reporter: String,
+    pub source_ip: String,
+    pub header_from: Option<String>,
+    pub messages: i64,
+    pub dkim_aligned: i64,
+    pub spf_aligned: i64,
+    pub disposition_none: i64,
+    pub disposition_quarantine: i64,
+    pub disposition_reject: i64,
+}
+
+/// One TLS-RPT policy block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPolicySummaryRow {
+    pub begin: i64,
+    pub end: i64,
+    pub reporter: String,
+    pub policy_type: String,
+    pub policy_domain: Option<String>,
+    pub sts_mode: Option<String>,
+    pub mx_hosts: Vec<String>,
+    pub successful: i64,
+    pub failed: i64,
+}
+
+/// One TLS-RPT failure detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFailureDetailRow {
+    pub begin: i64,
+    pub end: i64,
+    pub reporter: String,
+    pub policy_type: String,
+    pub result_type: String,
+    pub sending_mta_ip: Option<String>,
+    pub receiving_mx_hostname: Option<String>,
+    pub receiving_ip: Option<String>,
+    pub failed: i64,
+    pub failure_reason_code: Option<String>,
+    pub additional_information: Option<String>,
+}
+
+/// That a reporter sent a report covering a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSeenRow {
+    pub begin: i64,
+    pub end: i64,
+    pub reporter: String,
+    /// `dmarc` or `tls`.
+    pub kind: &'static str,
+}
+
+/// Everything the analysis needs about one domain over a time range.
+#[derive(Debug, Clone, Default)]
+pub struct DomainData {
+    pub dmarc: Vec<DmarcSourceRow>,
+    pub tls: Vec<TlsPolicySummaryRow>,
+    pub tls_failures: Vec<TlsFailureDetailRow>,
+    pub reports: Vec<ReportSeenRow>,
+}
+
+/// A domain to analyse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalysisTarget {
+    pub tenant_id: i64,
+    pub domain_id: i64,
+    pub domain: String,
+    pub tenant: String,
+}
+
+/// An anomaly as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAnomaly {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub domain_id: i64,
+    pub domain: String,
+    pub kind: String,
+    pub fingerprint: String,
+    pub severity: String,
+    pub status: String,
+    pub confidence: f64,
+    pub window_start: i32,
+    pub window_end: i32,
+    pub first_seen_day: i32,
+    pub last_seen_day: i32,
+    pub summary: String,
+    pub evidence: serde_json::Value,
+    pub explanation: serde_json::Value,
+    pub occurrences: i32,
+    pub assignee: Option<String>,
+}
+
+/// What the analysis concluded about one finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyRecord {
+    pub kind: String,
+    pub fingerprint: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    pub confidence: f64,
+    pub window_start: i32,
+    pub window_end: i32,
+    pub summary: String,
+    pub evidence: serde_json::Value,
+    pub explanation: serde_json::Value,
+}
+
+/// A change to apply to the anomalies of one domain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnomalyChange {
+    Open(AnomalyRecord),
+    Update { id: i64, record: AnomalyRecord },
+    Reopen { id: i64, record: AnomalyRecord },
+    AutoResolve { id: i64 },
+}
+
+/// Counts of applied changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppliedChanges {
+    pub opened: u32,
+    pub updated: u32,
+    pub reopened: u32,
+    pub resolved: u32,
+}
+
+/// Filters for listing anomalies.
+#[derive(Debug, Clone, Default)]
+pub struct AnomalyFilter {
+    pub tenant_id: Option<i64>,
+    pub domain: Option<String>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+}
+
+pub(crate) fn severity_rank(severity: &str) -> i16 {
+    match severity {
+        "critical" => 3,
+        "warning" => 2,
+        "info" => 1,
+        _ => 0,
+    }
+}
+
+fn col(table: &str, column: &str) -> Expr {
+    Expr::col((Alias::new(table), Alias::new(column)))
+}
+
+fn sum_if(table: &str, column: &str, value: &str, count: &str) -> Expr {
+    Expr::expr(Func::sum(
+        Expr::case(col(table, column).eq(value), col(table, count)).finally(Expr::val(0i64)),
+    ))
+    .cast_as(Alias::new("BIGINT"))
+}
+
+impl Store {
+    /// The domains to analyse (all active tenants' domains, or one).
+    pub async fn analysis_targets(&self, domain: Option<&str>) -> Result<Vec<AnalysisTarget>> {
+        let tenants = tenant::Entity::find()
+            .filter(tenant::Column::Active.eq(true))
+            .all(&self.db)
+            .await?;
+        let mut q = tenant_domain::Entity::find().order_by_asc(tenant_domain::Column::Domain);
+        if let Some(d) = domain {
+            q = q.filter(tenant_domain::Column::Domain.eq(d));
+        }
+        let domains = q.all(&self.db).await?;
+        Ok(domains
+            .into_iter()
+            .filter_map(|d| {
+                let t = tenants.iter().find(|t| t.id == d.tenant_id)?;
+                Some(AnalysisTarget {
+                    tenant_id: t.id,
+                    domain_id: d.id,
+                    domain: d.domain,
+                    tenant: t.name.clone(),
+                })
+            })
+            .collect())
+    }
+
+    /// Aggregated report data of a domain whose reports overlap `[from, to)` (Unix seconds).
+    pub async fn domain_data(&self, domain_id: i64, from: i64, to: i64) -> Result<DomainData> {
+        let db = &self.db;
+        let backend = db.get_database_backend();
+        let overlaps = |q: &mut SelectStatement, t: &str| {
+            q.and_where(col(t, "domain_id").eq(domain_id))
+                .and_where(col(t, "end_ts").gte(from))
+                .and_where(col(t, "begin_ts").lt(to));
+        };
+
+        let mut q = Query::select();
+        q.from_as(Alias::new("dmarc_records"), Alias::new("r"))
+            .inner_join(
+                Alias::new("dmarc_reports"),
+                col("dmarc_reports", "id").equals((Alias::new("r"), Alias::new("report_id"))),
+            )
+            .expr_as(col("dmarc_reports", "begin_ts"), Alias::new("begin_ts"))
+            .expr_as(col("dmarc_reports", "end_ts"), Alias::new("end_ts"))
+            .expr_as(col("dmarc_reports", "org_name"), Alias::new("reporter"))
+            .expr_as(col("r", "source_ip"), Alias::new("source_ip"))
+            .expr_as(col("r", "header_from"), Alias::new("header_from"))
+            .expr_as(
+                Expr::expr(Func::sum(col("r", "count"))).cast_as(Alias::new("BIGINT")),
+                Alias::new("messages"),
+            )
+            .expr_as(
+                sum_if("r", "dkim_result", "pass", "count"),
+                Alias::new("dkim_aligned"),
+            )
+            .expr_as(
+                sum_if("r", "spf_result", "pass", "count"),
+                Alias::new("spf_aligned"),
+            )
+            .expr_as(
+                sum_if("r", "disposition", "none", "count"),
+                Alias::new("d_none"),
+            )
+            .expr_as(
+                sum_if("r", "disposition", "quarantine", "count"),
+                Alias::new("d_quarantine"),
+            )
+            .expr_as(
+                sum_if("r", "disposition", "reject", "count"),
+                Alias::new("d_reject"),
+            )
+            .group_by_col((Alias::new("dmarc_reports"), Alias::new("id")))
+            .group_by_col((Alias::new("dmarc_reports"), Alias::new("begin_ts")))
+            .group_by_col((Alias::new("dmarc_reports"), Alias::new("end_ts")))
+            .group_by_col((Alias::new("dmarc_reports"), Alias::new("org_name")))
+            .group_by_col((Alias::new("r"), Alias::new("source_ip")))
+            .group_by_col((Alias::new("r"), Alias::new("header_from")))
+            .order_by(
+                (Alias::new("dmarc_reports"), Alias::new("begin_ts")),
+                Order::Asc,
+            );
+        overlaps(&mut q, "dmarc_reports");
+        let mut data = DomainData::default();
+        for row in db.query_all_raw(backend.build(&q)).await? {
+            data.dmarc.push(DmarcSourceRow {
+                begin: row.try_get("", "begin_ts")?,
+                end: row.try_get("", "end_ts")?,
+                reporter: row.try_get("", "reporter")?,
+                source_ip: row.try_get("", "source_ip")?,
+                header_from: row.try_get("", "header_from")?,
+                messages: row.try_get("", "messages")?,
+                dkim_aligned: row.try_get("", "dkim_aligned")?,
+                spf_aligned: row.try_get("", "spf_aligned")?,
+                disposition_none: row.try_get("", "d_none")?,
+                disposition_quarantine: row.try_get("", "d_quarantine")?,
+                disposition_reject: row.try_get("", "d_reject")?,
+            });
+        }
+
+        let mut q = Query::select();
+        q.from(Alias::new("tls_policies"))
+            .inner_join(
+                Alias::new("tls_reports"),
+                col("tls_reports", "id")
+                    .equals((Alias::new("tls_policies"), Alias::new("tls_report_id"))),
+            )
+            .expr_as(col("tls_reports", "begin_ts"), Alias::new("begin_ts"))
+            .expr_as(col("tls_reports", "end_ts"), Alias::new("end_ts"))
+            .expr_as(col("tls_reports", "org_name"), Alias::new("reporter"))
+            .expr_as(
+                col("tls_policies", "policy_type"),
+                Alias::new("policy_type"),
+            )
+            .expr_as(
+                col("tls_policies", "policy_domain"),
+                Alias::new("policy_domain"),
+            )
+            .expr_as(col("tls_policies", "sts_mode"), Alias::new("sts_mode"))
+            .expr_as(col("tls_policies", "mx_hosts"), Alias::new("mx_hosts"))
+            .expr_as(
+                col("tls_policies", "successful_sessions"),
+                Alias::new("successful"),
+            )
+            .expr_as(col("tls_policies", "failed_sessions"), Alias::new("failed"))
+            .order_by(
+                (Alias::new("tls_reports"), Alias::new("begin_ts")),
+                Order::Asc,
+            );
+        overlaps(&mut q, "tls_reports");
+        for row in db.query_all_raw(backend.build(&q)).await? {
+            let mx: String = row.try_get("", "mx_hosts")?;
+            data.tls.push(TlsPolicySummaryRow {
+                begin: row.try_get("", "begin_ts")?,
+                end: row.try_get("", "end_ts")?,
+                reporter: row.try_get("", "reporter")?,
+                policy_type: row.try_get("", "policy_type")?,
+                policy_domain: row.try_get("", "policy_domain")?,
+                sts_mode: row.try_get("", "sts_mode")?,
+                mx_hosts: serde_json::from_str(&mx).unwrap_or_default(),
+                successful: row.try_get("", "successful")?,
+                failed: row.try_get("", "failed")?,
+            });
+        }
+
+        let mut q = Query::select();
+        q.from_as(Alias::new("tls_failure_details"), Alias::new("d"))
+            .inner_join(
+                Alias::new("tls_reports"),
+                col("tls_reports", "id").equals((Alias::new("d"), Alias::new("tls_report_id"))),
+            )
+            .inner_join(
+                Alias::new("tls_policies"),
+                col("tls_policies", "id").equals((Alias::new("d"), Alias::new("tls_policy_id"))),
+            )
+            .expr_as(col("tls_reports", "begin_ts"), Alias::new("begin_ts"))
+            .expr_as(col("tls_reports", "end_ts"), Alias::new("end_ts"))
+            .expr_as(col("tls_reports", "org_name"), Alias::new("reporter"))
+            .expr_as(
+                col("tls_policies", "policy_type"),
+                Alias::new("policy_type"),
+            )
+            .expr_as(col("d", "result_type"), Alias::new("result_type"))
+            .expr_as(col("d", "sending_mta_ip"), Alias::new("sending_mta_ip"))
+            .expr_as(
+                col("d", "receiving_mx_hostname"),
+                Alias::new("receiving_mx_hostname"),
+            )
+            .expr_as(col("d", "receiving_ip"), Alias::new("receiving_ip"))
+            .expr_as(col("d", "failed_sessions"), Alias::new("failed"))
+            .expr_as(
+                col("d", "failure_reason_code"),
+                Alias::new("failure_reason_code"),
+            )
+            .expr_as(
+                col("d", "additional_information"),
+                Alias::new("additional_information"),
+            )
+            .order_by(
+                (Alias::new("tls_reports"), Alias::new("begin_ts")),
+                Order::Asc,
+            );
+        overlaps(&mut q, "tls_reports");
+        for row in db.query_all_raw(backend.build(&q)).await? {
+            data.tls_failures.push(TlsFailureDetailRow {
+                begin: row.try_get("", "begin_ts")?,
+                end: row.try_get("", "end_ts")?,
+                reporter: row.try_get("", "reporter")?,
+                policy_type: row.try_get("", "policy_type")?,
+                result_type: row.try_get("", "result_type")?,
+                sending_mta_ip: row.try_get("", "sending_mta_ip")?,
+                receiving_mx_hostname: row.try_get("", "receiving_mx_hostname")?,
+                receiving_ip: row.try_get("", "receiving_ip")?,
+                failed: row.try_get("", "failed")?,
+                failure_reason_code: row.try_get("", "failure_reason_code")?,
+                additional_information: row.try_get("", "additional_information")?,
+            });
+        }
+
+        for (table, kind) in [("dmarc_reports", "dmarc"), ("tls_reports", "tls")] {
+            let mut q = Query::select();
+            q.from(Alias::new(table))
+                .expr_as(col(table, "begin_ts"), Alias::new("begin_ts"))
+                .expr_as(col(table, "end_ts"), Alias::new("end_ts"))
+                .expr_as(col(table, "org_name"), Alias::new("reporter"))
+                .order_by((Alias::new(table), Alias::new("begin_ts")), Order::Asc);
+            overlaps(&mut q, table);
+            for row in db.query_all_raw(backend.build(&q)).await? {
+                data.reports.push(ReportSeenRow {
+                    begin: row.try_get("", "begin_ts")?,
+                    end: row.try_get("", "end_ts")?,
+                    reporter: row.try_get("", "reporter")?,
+                    kind,
+                });
+            }
+        }
+        Ok(data)
+    }
+
+    /// Every anomaly of a domain, any status.
+    pub async fn domain_anomalies(&self, domain_id: i64) -> Result<Vec<StoredAnomaly>> {
+        let rows = anomaly::Entity::find()
+            .filter(anomaly::Column::DomainId.eq(domain_id))
+            .order_by_asc(anomaly::Column::Id)
+            .all(&self.db)
+            .await?;
+        let domain = tenant_domain::Entity::find_by_id(domain_id)
+            .one(&self.db)
+            .await?
+            .map(|d| d.domain)
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|a| stored(a, domain.clone()))
+            .collect())
+    }
+
+    /// Applies the analysis' changes to one domain's anomalies, in one transaction.
+    pub async fn apply_anomaly_changes(
+        &self,
+        tenant_id: i64,
+        domain_id: i64,
+        today: i32,
+        changes: Vec<AnomalyChange>,
+    ) -> Result<AppliedChanges> {
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let mut applied = AppliedChanges::default();
+        for change in changes {
+            match change {
+                AnomalyChange::Open(r) => {
+                    anomaly::ActiveModel {
+                        tenant_id: Set(tenant_id),
+                        domain_id: Set(domain_id),
+                        kind: Set(r.kind),
+                        fingerprint: Set(r.fingerprint),
+                        severity_rank: Set(severity_rank(&r.severity)),
+                        severity: Set(r.severity),
+                        status: Set("open".into()),
+                        confidence: Set(r.confidence),
+                        window_start: Set(r.window_start),
+                        window_end: Set(r.window_end),
+                        first_seen_day: Set(today),
+                        last_seen_day: Set(today),
+                        summary: Set(r.summary),
+                        evidence: Set(r.evidence.to_string()),
+                        explanation: Set(r.explanation.to_string()),
+                        occurrences: Set(1),
+                        reopened: Set(0),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await?;
+                    applied.opened += 1;
+                }
+                AnomalyChange::Update { id, record } => {
+                    update(&txn, domain_id, id, record, today, now, false).await?;
+                    applied.updated += 1;
+                }
+                AnomalyChange::Reopen { id, record } => {
+                    update(&txn, domain_id, id, record, today, now, true).await?;
+                    anomaly_review::ActiveModel {
+                        anomaly_id: Set(id),
+                        action: Set("reopen".into()),
+                        from_status: Set("resolved".into()),
+                        to_status: Set("open".into()),
+                        note: Set(Some("the problem was seen again".into())),
+                        actor: Set(Some("analysis".into())),
+                        created_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await?;
+                    applied.reopened += 1;
+                }
+                AnomalyChange::AutoResolve { id } => {
+                    let Some(a) = anomaly::Entity::find_by_id(id).one(&txn).await? else {
+                        continue;
+                    };
+                    if a.domain_id != domain_id {
+                        return Err(StoreError::NotFound(format!(
+                            "anomaly {id} of domain {domain_id}"
+                        )));
+                    }
+                    let from = a.status.clone();
+                    let mut am: anomaly::ActiveModel = a.into();
+                    am.status = Set("resolved".into());
+                    am.resolved_at = Set(Some(now));
+                    am.updated_at = Set(now);
+                    am.update(&txn).await?;
+                    anomaly_review::ActiveModel {
+                        anomaly_id: Set(id),
+                        action: Set("auto-resolve".into()),
+                        from_status: Set(from),
+                        to_status: Set("resolved".into()),
+                        note: Set(Some("not seen during the quiet period".into())),
+                        actor: Set(Some("analysis".into())),
+                        created_at: Set(now),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await?;
+                    applied.resolved += 1;
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(applied)
+    }
+
+    /// Records a staff review: `acknowledge`, `resolve`, `dismiss` (a false positive: the
+    /// analysis keeps its fingerprint quiet) or `reopen`, with an optional note and assignee.
+    /// The history of reviews is kept.
+    pub async fn review_anomaly(
+        &self,
+        id: i64,
+        action: &str,
+        note: Option<&str>,
+        assignee: Option<&str>,
+        actor: Option<&str>,
+    ) -> Result<StoredAnomaly> {
+        let to = match action {
+            "acknowledge" => "acknowledged",
+            "resolve" => "resolved",
+            "dismiss" => "dismissed",
+            "reopen" => "open",
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "review action {other:?} is not one of acknowledge, resolve, dismiss, reopen"
+                )));
+            }
+        };
+        let txn = self.db.begin().await?;
+        let a = anomaly::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("anomaly {id}")))?;
+        let from = a.status.clone();
+        let now = Utc::now();
+        let mut am: anomaly::ActiveModel = a.into();
+        am.status = Set(to.to_owned());
+        am.updated_at = Set(now);
+        am.resolved_at = Set(matches!(to, "resolved" | "dismissed").then_some(now));
+        if let Some(who) = assignee {
+            am.assignee = Set(Some(who.to_owned()));
+        }
+        let updated = am.update(&txn).await?;
+        anomaly_review::ActiveModel {
+            anomaly_id: Set(id),
+            action: Set(action.to_owned()),
+            from_status: Set(from),
+            to_status: Set(to.to_owned()),
+            note: Set(note.map(str::to_owned)),
+            assignee: Set(assignee.map(str::to_owned)),
+            actor: Set(actor.map(str::to_owned)),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        let domain = tenant_domain::Entity::find_by_id(updated.domain_id)
+            .one(&self.db)
+            .await?
+            .map(|d| d.domain)
+            .unwrap_or_default();
+        Ok(stored(updated, domain))
+    }
+
+    /// Anomalies matching a filter, most urgent first (open before acknowledged, then
+    /// severity, then most recently seen).
+    pub async fn list_anomalies(&self, filter: &AnomalyFilter) -> Result<Vec<StoredAnomaly>> {
+        let mut q = anomaly::Entity::find();
+        if let Some(t) = filter.tenant_id {
+            q = q.filter(anomaly::Column::TenantId.eq(t));
+        }
+        if let Some(s) = &filter.status {
+            q = q.filter(anomaly::Column::Status.eq(s.as_str()));
+        }
+        if let Some(k) = &filter.kind {
+            q = q.filter(anomaly::Column::Kind.eq(k.as_str()));
+        }
+        let domains = tenant_domain::Entity::find().all(&self.db).await?;
+        if let Some(d) = &filter.domain {
+            let ids: Vec<i64> = domains
+                .iter()
+                .filter(|x| &x.domain == d)
+                .map(|x| x.id)
+                .collect();
+            q = q.filter(anomaly::Column::DomainId.is_in(ids));
+        }
+        let rows = q
+            .order_by_desc(anomaly::Column::SeverityRank)
+            .order_by_desc(anomaly::Column::LastSeenDay)
+            .order_by_asc(anomaly::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|a| {
+                let name = domains
+                    .iter()
+                    .find(|d| d.id == a.domain_id)
+                    .map(|d| d.domain.clone())
+                    .unwrap_or_default();
+                stored(a, name)
+            })
+            .collect())
+    }
+}
+
+async fn update(
+    txn: &sea_orm::DatabaseTransaction,
+    domain_id: i64,
+    id: i64,
+    r: AnomalyRecord,
+    today: i32,
+    now: chrono::DateTime<Utc>,
+    reopen: bool,
+) -> Result<()> {
+    let Some(a) = anomaly::Entity::find_by_id(id).one(txn).await? else {
+        return Err(StoreError::NotFound(format!("anomaly {id}")));
+    };
+    if a.domain_id != domain_id {
+        return Err(StoreError::NotFound(format!(
+            "anomaly {id} of domain {domain_id}"
+        )));
+    }
+    let occurrences = a.occurrences + 1;
+    let reopened = a.reopened + i32::from(reopen);
+    let window_start = std::cmp::min(a.window_start, r.window_start);
+    let mut am: anomaly::ActiveModel = a.into();
+    if reopen {
+        am.status = Set("open".into());
+        am.resolved_at = Set(None);
+    }
+    am.severity_rank = Set(severity_rank(&r.severity));
+    am.severity = Set(r.severity);
+    am.confidence = Set(r.confidence);
+    am.window_start = Set(window_start);
+    am.window_end = Set(r.window_end);
+    am.last_seen_day = Set(today);
+    am.summary = Set(r.summary);
+    am.evidence = Set(r.evidence.to_string());
+    am.explanation = Set(r.explanation.to_string());
+    am.occurrences = Set(occurrences);
+    am.reopened = Set(reopened);
+    am.updated_at = Set(now);
+    am.update(txn).await?;
+    Ok(())
+}
+
+fn stored(a: anomaly::Model, domain: String) -> StoredAnomaly {
+    StoredAnomaly {
+        id: a.id,
+        tenant_id: a.tenant_id,
+        domain_id: a.domain_id,
+        domain,
+        kind: a.kind,
+        fingerprint: a.fingerprint,
+        severity: a.severity,
+        status: a.status,
+        confidence: a.confidence,
+        window_start: a.window_start,
+        window_end: a.window_end,
+        first_seen_day: a.first_seen_day,
+        last_seen_day: a.last_seen_day,
+        summary: a.summary,
+        evidence: serde_json::from_str(&a.evidence).unwrap_or(serde_json::Value::Null),
+        explanation: serde_json::from_str(&a.explanation).unwrap_or(serde_json::Value::Null),
+        occurrences: a.occurrences,
+        assignee: a.assignee,
+    }
+}
