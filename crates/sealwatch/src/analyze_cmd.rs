@@ -10,7 +10,7 @@ use sealwatch_analytics as analytics;
 use sealwatch_store::{
     AnomalyChange, AnomalyFilter, AnomalyRecord, DomainData, Store, StoredAnomaly,
 };
-use tracing::info_span;
+use tracing::{Instrument as _, info_span};
 
 use crate::cli::{AnalyzeArgs, AnomaliesArgs};
 use crate::config::Config;
@@ -199,6 +199,23 @@ pub async fn analyze_domain(
     Ok(findings)
 }
 
+/// Analyses every domain as of `today` (UTC).
+pub async fn analyze_all(
+    store: &Store,
+    config: &Config,
+    today: NaiveDate,
+) -> anyhow::Result<RunTotals> {
+    let day = day_number(today);
+    let mut totals = RunTotals::default();
+    for t in store.analysis_targets(None).await? {
+        let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
+        analyze_domain(store, &t, day, config, &mut totals)
+            .instrument(span)
+            .await?;
+    }
+    Ok(totals)
+}
+
 pub async fn analyze(
     store: &Store,
     config: &Config,
@@ -221,8 +238,9 @@ pub async fn analyze(
     let started = std::time::Instant::now();
     for t in &targets {
         let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
-        let _entered = span.enter();
-        let findings = analyze_domain(store, t, today, config, &mut totals).await?;
+        let findings = analyze_domain(store, t, today, config, &mut totals)
+            .instrument(span)
+            .await?;
         if !args.quiet {
             let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
             if kinds.is_empty() {

@@ -221,16 +221,42 @@ async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
     info!(database = %redact_url(&config.db().normalized_url()), interval_secs = interval.as_secs(), "sealwatch serving");
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    // The analysis runs after every poll cycle that stored reports, and once a day (the
+    // first cycle of each UTC day) so silences and quiet periods are judged even without
+    // new mail. It is idempotent: running it twice changes nothing the second time.
+    let mut analysed_day: Option<chrono::NaiveDate> = None;
     loop {
         // A cycle in progress finishes (its batches are transactional) before shutdown.
-        match poller.poll_all().await {
-            Ok(summary) => info!(
-                mailboxes = summary.mailboxes.len(),
-                failed = summary.failed(),
-                summary = %summary.outcome.summary_line(),
-                "poll cycle done"
-            ),
-            Err(e) => error!(error = %e, "poll cycle failed"),
+        let stored = match poller.poll_all().await {
+            Ok(summary) => {
+                info!(
+                    mailboxes = summary.mailboxes.len(),
+                    failed = summary.failed(),
+                    summary = %summary.outcome.summary_line(),
+                    "poll cycle done"
+                );
+                summary.outcome.stored
+            }
+            Err(e) => {
+                error!(error = %e, "poll cycle failed");
+                0
+            }
+        };
+        let today = chrono::Utc::now().date_naive();
+        if stored > 0 || analysed_day != Some(today) {
+            match crate::analyze_cmd::analyze_all(&store, config, today).await {
+                Ok(t) => {
+                    analysed_day = Some(today);
+                    info!(
+                        domains = t.domains,
+                        findings = t.findings,
+                        opened = t.opened,
+                        resolved = t.resolved,
+                        "analysis done"
+                    );
+                }
+                Err(e) => error!(error = %e, "analysis failed"),
+            }
         }
         tokio::select! {
             () = &mut shutdown => break,

@@ -361,3 +361,41 @@ mod postgres {
         super::an_ongoing_incident_stays_one_anomaly_and_a_dismissal_sticks(Engine::Postgres).await
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_analyses_on_its_first_cycle_and_stops_cleanly_on_sigterm() {
+    let db = TestDb::new(Engine::Sqlite, "serve").await;
+    let run = scenario(&db, "serve", 2, &[]);
+    assert!(anomalies(&run, &[]).is_empty());
+    let child = Command::new(env!("CARGO_BIN_EXE_sealwatch"))
+        .arg("--config")
+        .arg(&run.config)
+        .args(["--log-level", "info", "serve", "--interval", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    // The simulated weeks ended before today, so today's analysis must flag the silence.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while anomalies(&run, &["--kind", "no-data"]).len() < run.domains.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not analyse"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("serve exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "serve exit: {:?}\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("analysis done"), "{stderr}");
+    assert!(stderr.contains("shut down cleanly"), "{stderr}");
+}
