@@ -46,6 +46,10 @@ fn sealwatch(config: &Path, args: &[&str]) -> Output {
 /// Simulates `domains` domains with the given incidents, creates one tenant per domain and
 /// imports everything.
 fn scenario(db: &TestDb, label: &str, domains: usize, incidents: &[&str]) -> Run {
+    scenario_seeded(db, label, domains, incidents, 11)
+}
+
+fn scenario_seeded(db: &TestDb, label: &str, domains: usize, incidents: &[&str], seed: u64) -> Run {
     let dir =
         std::env::temp_dir().join(format!("sealwatch-analysis-{label}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -56,6 +60,7 @@ fn scenario(db: &TestDb, label: &str, domains: usize, incidents: &[&str]) -> Run
     let list = dir.join("domains.txt");
     let n = domains.to_string();
     let weeks = WEEKS.to_string();
+    let seed_text = seed.to_string();
     let mut args = vec![
         "simulate",
         "--domains",
@@ -65,7 +70,7 @@ fn scenario(db: &TestDb, label: &str, domains: usize, incidents: &[&str]) -> Run
         "--start",
         START,
         "--seed",
-        "11",
+        &seed_text,
         "--out",
         mails.to_str().expect("utf-8"),
         "--domains-out",
@@ -134,8 +139,17 @@ fn kinds_for(list: &[Value], domain: &str) -> Vec<String> {
 /// Runs one incident on domain 0 of three and checks the expected kind is flagged for that
 /// domain only, with its evidence.
 async fn detects(label: &str, incident: &str, kind: &str) -> (Vec<Value>, Run, TestDb) {
+    detects_seeded(label, incident, kind, 11).await
+}
+
+async fn detects_seeded(
+    label: &str,
+    incident: &str,
+    kind: &str,
+    seed: u64,
+) -> (Vec<Value>, Run, TestDb) {
     let db = TestDb::new(Engine::Sqlite, label).await;
-    let run = scenario(&db, label, 3, &[incident]);
+    let run = scenario_seeded(&db, label, 3, &[incident], seed);
     analyze(&run, LAST);
     let all = anomalies(&run, &[]);
     let hit: Vec<&Value> = all
@@ -398,4 +412,18 @@ async fn serve_analyses_on_its_first_cycle_and_stops_cleanly_on_sigterm() {
     );
     assert!(stderr.contains("analysis done"), "{stderr}");
     assert!(stderr.contains("shut down cleanly"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_tlsa_records_are_a_dane_problem() {
+    // With seed 12 the first simulated domain is on Microsoft 365 and publishes TLSA records.
+    let (all, _run, _db) = detects_seeded(
+        "dane",
+        "dane-broken:domain=0,result=tlsa-invalid,from=28",
+        "dane",
+        12,
+    )
+    .await;
+    let a = all.iter().find(|a| a["kind"] == "dane").expect("flagged");
+    assert!(a["evidence"].to_string().contains("tlsa-invalid"), "{a}");
 }
