@@ -45,6 +45,7 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
             Command::Parse(_)
             | Command::BenchParse(_)
             | Command::BenchPoll(_)
+            | Command::BenchAnalyze(_)
             | Command::Simulate(_)
             | Command::Check(_) => {
                 bail!("not a database command")

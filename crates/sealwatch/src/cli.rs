@@ -41,6 +41,9 @@ pub enum Command {
     BenchParse(BenchArgs),
     /// Seed an IMAP mailbox with generated reports and time `poll --once` into each database.
     BenchPoll(BenchPollArgs),
+    /// Fill a database with weeks of synthetic reports for many domains and time the
+    /// nightly analysis pass.
+    BenchAnalyze(BenchAnalyzeArgs),
     /// Write a seeded scenario of report emails (with injected incidents) for `import`.
     Simulate(SimulateArgs),
     /// Analyse stored reports now and update the anomalies (one domain or all).
@@ -339,4 +342,20 @@ pub struct AnomaliesArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchAnalyzeArgs {
+    /// Monitored domains (one tenant each).
+    #[arg(long, default_value_t = 1000)]
+    pub domains: usize,
+    /// Weeks of history per domain.
+    #[arg(long, default_value_t = 12)]
+    pub weeks: u32,
+    /// Databases to measure: sqlite, postgres (repeatable).
+    #[arg(long = "engine", default_values_t = ["sqlite".to_owned(), "postgres".to_owned()])]
+    pub engines: Vec<String>,
+    /// PostgreSQL server URL on which a scratch database is created and dropped.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub pg_admin_url: String,
 }

@@ -4,6 +4,7 @@
 mod analyze_cmd;
 mod app;
 mod bench;
+mod bench_analyze;
 mod bench_poll;
 mod check_cmd;
 mod cli;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         cli::Command::Parse(args) => parse_cmd::run(&args),
         cli::Command::BenchParse(args) => bench::run(&args),
         cli::Command::BenchPoll(args) => bench_poll::run(&args),
+        cli::Command::BenchAnalyze(args) => bench_analyze::run(&args),
         cli::Command::Simulate(args) => simulate_cmd::run(&args),
         cli::Command::Check(args) => check_cmd::run(&args),
         command => app::run(cli.config.as_deref(), command),
