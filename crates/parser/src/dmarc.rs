@@ -30,6 +30,11 @@ use crate::warnings::Warnings;
 /// Bytes of the root element name kept for the "not a DMARC report" message.
 const MAX_SHOWN_NAME: usize = 64;
 
+/// DKIM results, SPF results and override reasons kept per record (real records have a
+/// handful). Without a bound, one unclosed `<record>` of 500 MiB of `<dkim>` elements
+/// grew to 17 million results (2.6 GB).
+const MAX_PER_RECORD: usize = 100;
+
 /// Containers of the aggregate report schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ctx {
@@ -678,6 +683,11 @@ impl<'a> Scanner<'a, '_> {
                 let r = &mut self.record;
                 let kind = r.reason_type.take();
                 let comment = r.reason_comment.take().filter(|c| !c.is_empty());
+                if r.reasons.len() >= MAX_PER_RECORD {
+                    self.warnings
+                        .push("record has too many <reason> elements; the rest ignored");
+                    return Ok(());
+                }
                 let kind = match kind {
                     Some(k) => lenient::<OverrideType>(&k, &mut self.warnings, "reason/type")
                         .unwrap_or(OverrideType::OtherReason),
@@ -690,6 +700,11 @@ impl<'a> Scanner<'a, '_> {
             }
             Ctx::AuthDkim => {
                 let a = std::mem::take(&mut self.record.auth);
+                if self.record.dkim.len() >= MAX_PER_RECORD {
+                    self.warnings
+                        .push("record has too many DKIM auth results; the rest ignored");
+                    return Ok(());
+                }
                 match a
                     .result
                     .as_deref()
@@ -708,6 +723,11 @@ impl<'a> Scanner<'a, '_> {
             }
             Ctx::AuthSpf => {
                 let a = std::mem::take(&mut self.record.auth);
+                if self.record.spf.len() >= MAX_PER_RECORD {
+                    self.warnings
+                        .push("record has too many SPF auth results; the rest ignored");
+                    return Ok(());
+                }
                 match a
                     .result
                     .as_deref()
@@ -1059,6 +1079,7 @@ fn cdata_text(raw: &str, repairs: &mut TextRepairs) -> String {
 mod tests {
     use sealwatch_model::{AggregateReport, Report};
 
+    use super::MAX_PER_RECORD;
     use crate::Parser;
 
     fn report(records: &str, extra: &str) -> String {
@@ -1124,6 +1145,31 @@ mod tests {
             .expect_err("not a report");
         assert_eq!(err.code(), "not-dmarc-xml");
         assert!(err.to_string().len() < 200, "{}", err.to_string().len());
+    }
+
+    /// Found measuring memory after the fuzz runs (see `MAX_PER_RECORD`).
+    #[test]
+    fn auth_results_and_reasons_per_record_are_bounded() {
+        let entries = "<dkim><result>pass</result></dkim><spf><result>fail</result></spf>"
+            .repeat(MAX_PER_RECORD + 5);
+        let reasons = "<reason><type>forwarded</type></reason>".repeat(MAX_PER_RECORD + 5);
+        let record = format!(
+            "<record><row><source_ip>192.0.2.1</source_ip><count>1</count>\
+             <policy_evaluated>{reasons}</policy_evaluated></row>\
+             <auth_results>{entries}</auth_results></record>"
+        );
+        let a = aggregate(&report(&record, ""));
+        let r = &a.records[0];
+        assert_eq!(r.auth_results.dkim.len(), MAX_PER_RECORD);
+        assert_eq!(r.auth_results.spf.len(), MAX_PER_RECORD);
+        assert_eq!(r.policy_evaluated.reasons.len(), MAX_PER_RECORD);
+        assert!(
+            a.warnings
+                .iter()
+                .any(|w| w.starts_with("record has too many DKIM auth results")),
+            "{:?}",
+            a.warnings
+        );
     }
 
     /// Found with the fuzz harness: `message_count` summed attacker-controlled u64 counts

@@ -2,11 +2,12 @@
 
 use std::borrow::Cow;
 
-use mail_parser::{Encoding, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Encoding, Message, MimeHeaders, PartType};
 use sealwatch_model::{Report, Submitter};
 
 use crate::arf;
 use crate::error::ParseError;
+use crate::mime_guard;
 use crate::payload::{Place, Run, Sniffed, decode_base64, sniff};
 
 /// Parses an email and every report inside it.
@@ -21,19 +22,13 @@ pub(crate) fn parse_email(
             limit: limits.max_mime_depth,
         });
     }
-    let message = parse_mime(bytes)?
+    mime_guard::check_structure(bytes)?;
+    let bytes = mime_guard::defuse(bytes, limits.max_mime_depth)?;
+    let message = mime_guard::parse(&bytes)?
         .ok_or_else(|| ParseError::NotAReport("not an email: no header fields".to_owned()))?;
-    walk_message(run, &message, place)
-}
-
-/// Runs the MIME parser, containing any panic of it. mail-parser documents `parse` as never
-/// panicking, but malformed nesting (a `message/rfc822` part directly inside another before
-/// the closing boundary) reaches a `debug_assert!(false, …)` in it: builds with debug
-/// assertions (tests, dev builds) would otherwise abort on one hostile email.
-fn parse_mime(bytes: &[u8]) -> Result<Option<Message<'_>>, ParseError> {
-    std::panic::catch_unwind(|| MessageParser::default().parse(bytes)).map_err(|_| {
-        ParseError::NotAReport("not an email: the MIME structure could not be parsed".to_owned())
-    })
+    let result = walk_message(run, &message, place);
+    mime_guard::drop_flat(message);
+    result
 }
 
 fn walk_message(

@@ -18,6 +18,7 @@ mod dmarc;
 mod email;
 mod error;
 mod hints;
+mod mime_guard;
 mod payload;
 mod text;
 mod tlsrpt;

@@ -18,10 +18,25 @@ use crate::error::ParseError;
 use crate::hints::Hints;
 use crate::warnings::Warnings;
 
+/// Most JSON values (and keys) one document may have. A `serde_json::Value` costs 32 bytes
+/// or more for as little as two bytes of input (`0,`): a 100 KB gzip of 100 MiB of `0,`
+/// cost 1.8 GB. Real reports have a few thousand.
+const MAX_JSON_VALUES: usize = 1_000_000;
+
 /// Parses a TLS-RPT JSON document.
 pub(crate) fn parse_tls_report(bytes: &[u8], hints: &Hints<'_>) -> Result<TlsReport, ParseError> {
     let mut w = Warnings::default();
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Every value or key but the first follows one of these (counted in strings too).
+    let separators = memchr::memchr3_iter(b',', b':', b'[', bytes)
+        .chain(memchr::memchr_iter(b'{', bytes))
+        .take(MAX_JSON_VALUES + 1)
+        .count();
+    if separators > MAX_JSON_VALUES {
+        return Err(ParseError::InvalidJson(format!(
+            "document has more than {MAX_JSON_VALUES} values; not read"
+        )));
+    }
     let root: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e)
@@ -429,7 +444,24 @@ fn datetime(
 mod tests {
     use sealwatch_model::Report;
 
+    use super::MAX_JSON_VALUES;
     use crate::Parser;
+
+    /// Found measuring memory after the fuzz runs: 100 MiB of `0,` in a policies array
+    /// (a 100 KB gzip) became 1.8 GB of `serde_json::Value`s.
+    #[test]
+    fn documents_with_too_many_values_are_refused_before_parsing() {
+        let doc = |n: usize| format!("{{\"policies\": [{}0]}}", "0,".repeat(n));
+        let err = Parser::default()
+            .parse(doc(1000).as_bytes(), None)
+            .expect_err("no report-id");
+        assert_eq!(err.code(), "tlsrpt-missing-field");
+        let err = Parser::default()
+            .parse(doc(MAX_JSON_VALUES).as_bytes(), None)
+            .expect_err("too many values");
+        assert_eq!(err.code(), "invalid-json");
+        assert!(err.to_string().contains("more than"), "{err}");
+    }
 
     /// Found with the fuzz harness: session totals summed attacker-controlled u64 counts
     /// and overflowed (a panic with overflow checks, a wrapped total without).

@@ -199,19 +199,37 @@ pub async fn analyze_domain(
     Ok(findings)
 }
 
-/// Analyses every domain as of `today` (UTC).
+/// Analyses every domain as of `today` (UTC), a few domains at a time (each domain is
+/// independent: its own queries, its own transaction).
 pub async fn analyze_all(
     store: &Store,
     config: &Config,
     today: NaiveDate,
 ) -> anyhow::Result<RunTotals> {
+    use futures_util::StreamExt as _;
     let day = day_number(today);
+    let targets = store.analysis_targets(None).await?;
+    let concurrency = config.analysis.concurrency.max(1);
+    let mut results = futures_util::stream::iter(targets)
+        .map(|t| async move {
+            let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
+            let mut totals = RunTotals::default();
+            analyze_domain(store, &t, day, config, &mut totals)
+                .instrument(span)
+                .await
+                .map(|_| totals)
+        })
+        .buffer_unordered(concurrency);
     let mut totals = RunTotals::default();
-    for t in store.analysis_targets(None).await? {
-        let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
-        analyze_domain(store, &t, day, config, &mut totals)
-            .instrument(span)
-            .await?;
+    while let Some(result) = results.next().await {
+        let t = result?;
+        totals.domains += t.domains;
+        totals.findings += t.findings;
+        totals.opened += t.opened;
+        totals.updated += t.updated;
+        totals.reopened += t.reopened;
+        totals.resolved += t.resolved;
+        totals.suppressed += t.suppressed;
     }
     Ok(totals)
 }

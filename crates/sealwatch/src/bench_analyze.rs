@@ -161,6 +161,9 @@ async fn measure(args: &BenchAnalyzeArgs, url: &str) -> anyhow::Result<Measured>
         }
     }
     store.write_messages(batch).await?;
+    // Fresh planner statistics, as autovacuum (PostgreSQL) or a periodic ANALYZE (SQLite)
+    // would have them on a database that grew over weeks.
+    store.connection().execute_unprepared("ANALYZE").await?;
     let load_secs = started.elapsed().as_secs_f64();
 
     let config = Config::default();

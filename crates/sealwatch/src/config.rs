@@ -54,6 +54,8 @@ pub struct AnalysisSettings {
     pub history_days: u32,
     /// An anomaly not seen for this many days is resolved automatically.
     pub quiet_days: u32,
+    /// Domains analysed at the same time.
+    pub concurrency: usize,
     /// Detector thresholds.
     pub thresholds: sealwatch_analytics::Thresholds,
 }
@@ -89,6 +91,7 @@ impl Default for Config {
                 window_days: 7,
                 history_days: 84,
                 quiet_days: 7,
+                concurrency: 4,
                 thresholds: sealwatch_analytics::Thresholds::default(),
             },
             parser: ParserSettings {
