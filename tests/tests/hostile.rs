@@ -188,7 +188,7 @@ fn the_bomb_builder_makes_a_valid_gzip_of_zeros() {
 
 #[test]
 fn a_gigabyte_gzip_bomb_stops_at_the_decompression_limit() {
-    // 1 GiB of zeros compresses to about a megabyte; the default limit is 512 MiB.
+    // 1 GiB of zeros compresses to about a megabyte; the default limit is 128 MiB.
     let bomb = gzip_of_zeros(1 << 30);
     assert!(bomb.len() < 2 << 20, "bomb is {} bytes", bomb.len());
     let err = parse_err(&bomb, Some("bomb.xml.gz"));

@@ -50,7 +50,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_input_bytes: 64 << 20,
-            max_decompressed_bytes: 512 << 20,
+            max_decompressed_bytes: 128 << 20,
             max_records: 2_000_000,
             max_mime_depth: 8,
             max_attachments: 64,

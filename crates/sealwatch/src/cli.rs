@@ -210,7 +210,7 @@ pub struct LimitArgs {
     #[arg(long, env = "SEALWATCH_PARSER_MAX_INPUT_BYTES", default_value_t = 64 << 20)]
     pub max_input_bytes: u64,
     /// Most bytes decompression of one input may produce.
-    #[arg(long, env = "SEALWATCH_PARSER_MAX_DECOMPRESSED_BYTES", default_value_t = 512 << 20)]
+    #[arg(long, env = "SEALWATCH_PARSER_MAX_DECOMPRESSED_BYTES", default_value_t = 128 << 20)]
     pub max_decompressed_bytes: u64,
     /// Most records in one DMARC report.
     #[arg(
