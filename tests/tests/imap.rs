@@ -423,6 +423,68 @@ async fn a_dovecot_restart_mid_poll_is_survived(engine: Engine) {
     assert_eq!(servers::folder_state(&user, "Done").0, 150);
 }
 
+async fn a_message_over_the_input_limit_is_quarantined_without_loading_it_whole(engine: Engine) {
+    let db = TestDb::new(engine, "imaplarge").await;
+    tenants(&db.store).await;
+    let user = servers::unique_user("large");
+    let small = reports::aggregate_email(
+        "google.com",
+        "l-1",
+        "alpha.example",
+        DAY,
+        &[("192.0.2.1", 1)],
+    );
+    let mut big = b"From: someone@example.org\r\nSubject: huge\r\n\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 20_000));
+    servers::seed(&user, "INBOX", &[small.clone(), big.clone()]);
+    mailbox(
+        &db.store,
+        &user,
+        TlsMode::Plain,
+        AfterAction::Move("Done".into()),
+        None,
+    )
+    .await;
+    let limits = sealwatch_parser::Limits {
+        max_input_bytes: (small.len() + 1000) as u64,
+        ..sealwatch_parser::Limits::default()
+    };
+    let ca = PathBuf::from(servers::var("SEALWATCH_TEST_CA"));
+    let p = Poller::new(
+        db.store.clone(),
+        Arc::new(Parser::new(limits.clone())),
+        config(10),
+        Some(&ca),
+    )
+    .expect("poller");
+    let summary = p.poll_all().await.expect("poll");
+    only_ok(&summary);
+    assert_eq!(summary.outcome.stored, 1);
+    assert_eq!(
+        summary.outcome.quarantined.get("too-large"),
+        Some(&1),
+        "{:?}",
+        summary.outcome
+    );
+    let conn = db.store.connection();
+    use sea_orm::EntityTrait as _;
+    let raws = sealwatch_store::entities::raw_message::Entity::find()
+        .all(conn)
+        .await
+        .expect("raw");
+    let kept = raws
+        .iter()
+        .find(|r| r.outcome == "quarantined")
+        .expect("kept");
+    assert_eq!(
+        kept.bytes.len() as u64,
+        limits.max_input_bytes,
+        "only the first bytes are kept"
+    );
+    assert_eq!(&kept.bytes[..], &big[..kept.bytes.len()]);
+    assert_eq!(servers::folder_state(&user, "Done").0, 2, "both processed");
+}
+
 on_both_engines!(
     a_shared_mailbox_is_routed_by_content_and_a_second_poll_finds_nothing_new,
     starttls_and_implicit_tls_with_a_private_ca_flag_messages_seen,
@@ -431,4 +493,5 @@ on_both_engines!(
     a_changed_uidvalidity_resyncs_without_storing_anything_twice,
     many_mailboxes_are_polled_concurrently_and_one_bad_one_does_not_stall_the_rest,
     a_dovecot_restart_mid_poll_is_survived,
+    a_message_over_the_input_limit_is_quarantined_without_loading_it_whole,
 );

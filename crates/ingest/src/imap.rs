@@ -21,13 +21,13 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use sealwatch_parser::Parser;
 use sealwatch_store::{
-    AfterAction, Mailbox, MessageSource, PollRecord, Store, TlsMode, WriteOutcome,
+    AfterAction, Item, Mailbox, MessageSource, NewMessage, PollRecord, Store, TlsMode, WriteOutcome,
 };
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tracing::{info, info_span, warn};
 
-use crate::prepare::prepare;
+use crate::prepare::{prepare, sha256_hex};
 use crate::route::Router;
 use crate::{IngestError, Result};
 
@@ -301,34 +301,16 @@ impl Poller {
                 .filter(|u| !done.contains(u))
                 .collect();
             if !todo.is_empty() {
-                let fetches = session
-                    .uid_fetch(uid_set(&todo), "(UID BODY.PEEK[])")
-                    .map_err(|e| classify(e, "uid fetch"))?;
-                let mut batch = Vec::with_capacity(fetches.len());
-                for f in fetches.iter() {
-                    let (Some(uid), Some(body)) = (f.uid, f.body()) else {
-                        continue;
-                    };
-                    *fetched += 1;
-                    let prepared = prepare(
-                        &self.parser,
-                        router,
-                        body.to_vec(),
-                        None,
-                        MessageSource::Imap {
-                            mailbox_id: mailbox.id,
-                            uidvalidity,
-                            uid,
-                        },
-                        mailbox.tenant_id,
-                    );
-                    batch.push(prepared.message);
-                }
-                drop(fetches);
-                let written = rt
-                    .block_on(self.store.write_messages(batch))
-                    .map_err(|e| Failure::new("error", format!("storing messages: {e}")))?;
-                outcome.merge(&written);
+                self.fetch_and_store(
+                    rt,
+                    &mut session,
+                    mailbox,
+                    router,
+                    uidvalidity,
+                    &todo,
+                    outcome,
+                    fetched,
+                )?;
             }
             let set = uid_set(chunk);
             match &mailbox.after {
@@ -356,6 +338,112 @@ impl Poller {
                 .map_err(|e| Failure::new("error", e.to_string()))?;
         }
         let _ = session.logout();
+        Ok(())
+    }
+}
+
+/// Bytes of message bodies held in memory at once while polling.
+const FETCH_BYTES: u64 = 32 << 20;
+
+impl Poller {
+    /// Fetches `uids` (none of them processed yet) and stores what they contain. Sizes are
+    /// asked first, so bodies are fetched in groups of at most [`FETCH_BYTES`], and a message
+    /// over the parser's input limit is never loaded whole: its first `max_input_bytes` are
+    /// kept in quarantine as `too-large`.
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_and_store(
+        &self,
+        rt: &Handle,
+        session: &mut imap::Session<ImapStream>,
+        mailbox: &Mailbox,
+        router: &Router,
+        uidvalidity: u32,
+        uids: &[u32],
+        outcome: &mut WriteOutcome,
+        fetched: &mut u64,
+    ) -> Result<(), Failure> {
+        let limit = self.parser.limits().max_input_bytes;
+        let sizes: Vec<(u32, u64)> = session
+            .uid_fetch(uid_set(uids), "(UID RFC822.SIZE)")
+            .map_err(|e| classify(e, "uid fetch size"))?
+            .iter()
+            .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+            .collect();
+        let source = |uid| MessageSource::Imap {
+            mailbox_id: mailbox.id,
+            uidvalidity,
+            uid,
+        };
+        let store = |batch: Vec<NewMessage>, outcome: &mut WriteOutcome| -> Result<(), Failure> {
+            let written = rt
+                .block_on(self.store.write_messages(batch))
+                .map_err(|e| Failure::new("error", format!("storing messages: {e}")))?;
+            outcome.merge(&written);
+            Ok(())
+        };
+        let mut groups: Vec<Vec<u32>> = Vec::new();
+        let mut group_bytes = 0u64;
+        for (uid, size) in sizes {
+            if size > limit {
+                let fetches = session
+                    .uid_fetch(uid.to_string(), format!("(UID BODY.PEEK[]<0.{limit}>)"))
+                    .map_err(|e| classify(e, "uid fetch"))?;
+                let head = fetches
+                    .iter()
+                    .find_map(|f| f.body())
+                    .unwrap_or_default()
+                    .to_vec();
+                drop(fetches);
+                *fetched += 1;
+                let message = NewMessage {
+                    sha256: sha256_hex(&head),
+                    bytes: head,
+                    source: source(uid),
+                    message_id: None,
+                    items: vec![Item::Quarantine {
+                        tenant_id: mailbox.tenant_id,
+                        reason: "too-large".to_owned(),
+                        detail: format!(
+                            "message is {size} bytes, over the input limit of {limit} bytes; its first {limit} bytes are kept"
+                        ),
+                        part: None,
+                    }],
+                };
+                store(vec![message], outcome)?;
+                continue;
+            }
+            match groups.last_mut() {
+                Some(g) if group_bytes + size <= FETCH_BYTES => g.push(uid),
+                _ => {
+                    groups.push(vec![uid]);
+                    group_bytes = 0;
+                }
+            }
+            group_bytes += size;
+        }
+        for group in groups {
+            let fetches = session
+                .uid_fetch(uid_set(&group), "(UID BODY.PEEK[])")
+                .map_err(|e| classify(e, "uid fetch"))?;
+            let mut batch = Vec::with_capacity(fetches.len());
+            for f in fetches.iter() {
+                let (Some(uid), Some(body)) = (f.uid, f.body()) else {
+                    continue;
+                };
+                *fetched += 1;
+                let prepared = prepare(
+                    &self.parser,
+                    router,
+                    body.to_vec(),
+                    None,
+                    source(uid),
+                    mailbox.tenant_id,
+                );
+                batch.push(prepared.message);
+            }
+            drop(fetches);
+            store(batch, outcome)?;
+        }
         Ok(())
     }
 }
