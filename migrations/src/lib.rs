@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261130_000001_create_ingest_schema;
 mod m20261130_000002_create_anomalies;
+mod m20261130_000003_create_digests_audit_health;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261130_000001_create_ingest_schema::Migration),
             Box::new(m20261130_000002_create_anomalies::Migration),
+            Box::new(m20261130_000003_create_digests_audit_health::Migration),
         ]
     }
 }

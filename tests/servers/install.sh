@@ -6,7 +6,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-PKGS=(dovecot-imapd python3-aiosmtpd nsd bind9-dnsutils openssl)
+PKGS=(dovecot-imapd python3-aiosmtpd nsd bind9-dnsutils openssl chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do

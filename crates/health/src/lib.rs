@@ -55,7 +55,7 @@ pub use check::dkim::COMMON_SELECTORS;
 pub use error::HealthError;
 pub use report::{
     Category, Change, CheckId, Finding, Fix, Grade, HealthReport, MtaStsState, MxHost, Observed,
-    ObservedRecord, Severity, TlsRptState, diff, grade, score,
+    ObservedRecord, STS_POLICY_BROKEN, Severity, StsPolicyHealth, TlsRptState, diff, grade, score,
 };
 
 use check::Section;

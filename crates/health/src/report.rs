@@ -5,12 +5,12 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use sealwatch_model::DomainName;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::record::dmarc::Policy;
 
 /// The area a finding belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     Mx,
@@ -160,8 +160,16 @@ impl Serialize for CheckId {
     }
 }
 
+impl<'de> Deserialize<'de> for CheckId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CheckId::from_id(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown check id {s:?}")))
+    }
+}
+
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Checked and right.
@@ -216,7 +224,7 @@ impl fmt::Display for Severity {
 }
 
 /// A record (or file) to publish instead of what was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Fix {
     /// A DNS record: owner name (no trailing dot), type, and the value as it goes in the zone
@@ -278,7 +286,7 @@ fn split_txt(value: &str) -> Vec<&str> {
 }
 
 /// One result of one check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable kebab-case id, e.g. `spf-too-many-lookups`.
     pub check: CheckId,
@@ -328,7 +336,7 @@ impl Finding {
 }
 
 /// What a DNS query (or the policy fetch) returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", content = "values", rename_all = "kebab-case")]
 pub enum Observed {
     /// The records, sorted.
@@ -340,7 +348,7 @@ pub enum Observed {
 }
 
 /// One observed record set, for "what changed since last time".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedRecord {
     /// Owner name (no trailing dot), or the policy URL.
     pub name: String,
@@ -350,7 +358,7 @@ pub struct ObservedRecord {
 }
 
 /// An MX host as found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MxHost {
     pub preference: u16,
     pub host: String,
@@ -358,7 +366,7 @@ pub struct MxHost {
 }
 
 /// The MTA-STS posture, which decides how to read TLS reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MtaStsState {
     Enforce,
@@ -373,7 +381,7 @@ pub enum MtaStsState {
 }
 
 /// Whether TLS reports are requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsRptState {
     Present,
@@ -384,7 +392,7 @@ pub enum TlsRptState {
 }
 
 /// A letter for the score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Grade {
     A,
     B,
@@ -401,8 +409,9 @@ impl fmt::Display for Grade {
 }
 
 /// Everything a check found about one domain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HealthReport {
+    #[serde(deserialize_with = "domain_name")]
     pub domain: DomainName,
     pub checked_at: DateTime<Utc>,
     /// 0–100, see [`score`].
@@ -421,7 +430,67 @@ pub struct HealthReport {
     pub records: Vec<ObservedRecord>,
 }
 
+fn domain_name<'de, D: Deserializer<'de>>(d: D) -> Result<DomainName, D::Error> {
+    let s = String::deserialize(d)?;
+    DomainName::parse(&s).map_err(|e| serde::de::Error::custom(format!("domain {s:?}: {e}")))
+}
+
+/// The findings that mean a published MTA-STS policy does not work: senders cannot fetch
+/// it (certificate, HTTP or connection problem), cannot use it (invalid policy or TXT
+/// record), or it does not cover the real MX hosts.
+pub const STS_POLICY_BROKEN: &[CheckId] = &[
+    CheckId::MtaStsCertificateInvalid,
+    CheckId::MtaStsPolicyUnavailable,
+    CheckId::MtaStsPolicyInvalid,
+    CheckId::MtaStsMxMismatch,
+    CheckId::MtaStsTxtInvalid,
+    CheckId::MtaStsMultiple,
+];
+
+/// What one report says about the domain's MTA-STS policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StsPolicyHealth<'a> {
+    /// A published policy does not work; the findings, worst first.
+    Broken(Vec<&'a Finding>),
+    /// Nothing is broken: the policy works, or MTA-STS is not published (or not applicable).
+    Healthy,
+    /// The check could not tell (a DNS or network failure on our side).
+    Unknown,
+}
+
 impl HealthReport {
+    /// Whether the MTA-STS policy is broken, healthy, or could not be checked. Pure.
+    pub fn sts_policy_health(&self) -> StsPolicyHealth<'_> {
+        let mut broken: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| STS_POLICY_BROKEN.contains(&f.check))
+            .filter(|f| matches!(f.severity, Severity::Warning | Severity::Critical))
+            .collect();
+        if !broken.is_empty() {
+            broken.sort_by_key(|f| f.severity.rank());
+            return StsPolicyHealth::Broken(broken);
+        }
+        if self.mta_sts == MtaStsState::Unknown || self.has(CheckId::MtaStsCouldNotCheck) {
+            return StsPolicyHealth::Unknown;
+        }
+        StsPolicyHealth::Healthy
+    }
+
+    /// The MTA-STS mode this run read from the published policy, when it could read one.
+    pub fn sts_mode(&self) -> Option<crate::record::mtasts::StsMode> {
+        use crate::record::mtasts::StsMode;
+        match self.mta_sts {
+            MtaStsState::Enforce => Some(StsMode::Enforce),
+            MtaStsState::Testing => Some(StsMode::Testing),
+            MtaStsState::None => Some(StsMode::None),
+            MtaStsState::Absent
+            | MtaStsState::Broken
+            | MtaStsState::NotApplicable
+            | MtaStsState::Unknown => None,
+        }
+    }
+
     /// Findings with this id.
     pub fn findings_for(&self, check: CheckId) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(move |f| f.check == check)
@@ -462,7 +531,7 @@ pub fn grade(score: u8) -> Grade {
 }
 
 /// One difference between two reports of the same domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "kebab-case")]
 pub enum Change {
     /// A record set exists now that did not before.
@@ -504,6 +573,70 @@ pub enum Change {
         before: u8,
         after: u8,
     },
+}
+
+impl Change {
+    /// One plain-English sentence, e.g. "TXT _dmarc.example.com changed from
+    /// \"v=DMARC1; p=none\" to \"v=DMARC1; p=reject\"".
+    pub fn describe(&self) -> String {
+        let values = |v: &[String]| {
+            v.iter()
+                .map(|x| format!("\"{}\"", x.replace('\n', "; ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Self::RecordAppeared { name, rtype, after } if rtype == "POLICY" => {
+                format!("the MTA-STS policy at {name} appeared: {}", values(after))
+            }
+            Self::RecordVanished { name, rtype, .. } if rtype == "POLICY" => {
+                format!("the MTA-STS policy at {name} vanished")
+            }
+            Self::RecordChanged {
+                name,
+                rtype,
+                before,
+                after,
+            } if rtype == "POLICY" => format!(
+                "the MTA-STS policy at {name} changed from {} to {}",
+                values(before),
+                values(after)
+            ),
+            Self::RecordAppeared { name, rtype, after } => {
+                format!("{rtype} {name} appeared: {}", values(after))
+            }
+            Self::RecordVanished {
+                name,
+                rtype,
+                before,
+            } => format!("{rtype} {name} vanished (was {})", values(before)),
+            Self::RecordChanged {
+                name,
+                rtype,
+                before,
+                after,
+            } => format!(
+                "{rtype} {name} changed from {} to {}",
+                values(before),
+                values(after)
+            ),
+            Self::StsPolicyChangedWithoutNewId { url } => format!(
+                "the MTA-STS policy at {url} changed but the id= of the _mta-sts record did not: \
+                 senders keep the cached policy until it expires"
+            ),
+            Self::ProblemAppeared {
+                check,
+                severity,
+                subject,
+            } => format!("new {severity} problem: {check} ({subject})"),
+            Self::ProblemResolved { check, subject } => {
+                format!("problem resolved: {check} ({subject})")
+            }
+            Self::ScoreChanged { before, after } => {
+                format!("score changed from {before} to {after}")
+            }
+        }
+    }
 }
 
 /// What changed from `previous` to `current` (pure). Record sets that could not be looked up
@@ -746,6 +879,184 @@ mod tests {
             subject: "x.test".into(),
         }));
         assert_eq!(diff(&after, &after), Vec::new());
+    }
+
+    fn full_report() -> HealthReport {
+        let mut r = report(
+            vec![
+                ("_dmarc.x.test", "TXT", found("v=DMARC1; p=reject")),
+                ("x.test", "MX", Observed::Failed("timeout".into())),
+                (
+                    "https://mta-sts.x.test/.well-known/mta-sts.txt",
+                    "POLICY",
+                    Observed::Absent,
+                ),
+            ],
+            vec![
+                finding(CheckId::SpfOk, Severity::Ok),
+                Finding::new(
+                    CheckId::MtaStsMxMismatch,
+                    Severity::Critical,
+                    "https://mta-sts.x.test/.well-known/mta-sts.txt",
+                    "the policy does not cover MX host mx2.x.test",
+                    "In enforce mode, senders refuse to deliver.",
+                )
+                .found("version: STSv1\nmode: enforce")
+                .fix(Fix::File {
+                    url: "https://mta-sts.x.test/.well-known/mta-sts.txt".into(),
+                    content: "version: STSv1\n".into(),
+                })
+                .fix(Fix::txt("_mta-sts.x.test", "v=STSv1; id=2")),
+            ],
+        );
+        r.dmarc_policy = Some(Policy::Reject);
+        r.mta_sts = MtaStsState::Enforce;
+        r.mx = vec![MxHost {
+            preference: 10,
+            host: "mx1.x.test".into(),
+            addresses: vec![
+                "192.0.2.1".parse().expect("ip"),
+                "2001:db8::1".parse().expect("ip"),
+            ],
+        }];
+        r
+    }
+
+    #[test]
+    fn a_report_reads_back_from_its_json() {
+        let r = full_report();
+        let json = serde_json::to_string(&r).expect("serialise");
+        let back: HealthReport = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back.domain, r.domain);
+        assert_eq!(back.checked_at, r.checked_at);
+        assert_eq!((back.score, back.grade), (r.score, r.grade));
+        assert_eq!(back.dmarc_policy, Some(Policy::Reject));
+        assert_eq!(back.mta_sts, MtaStsState::Enforce);
+        assert_eq!(back.mx, r.mx);
+        assert_eq!(back.findings, r.findings);
+        assert_eq!(back.records, r.records);
+        // the same JSON again, and nothing differs between the two
+        assert_eq!(serde_json::to_string(&back).expect("serialise"), json);
+        assert_eq!(diff(&r, &back), Vec::new());
+        // changes read back too (the digest stores or passes them as JSON)
+        let changes = vec![
+            Change::ScoreChanged {
+                before: 1,
+                after: 2,
+            },
+            Change::ProblemAppeared {
+                check: CheckId::MtaStsMxMismatch,
+                severity: Severity::Critical,
+                subject: "u".into(),
+            },
+        ];
+        let json = serde_json::to_string(&changes).expect("serialise");
+        let back: Vec<Change> = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back, changes);
+    }
+
+    #[test]
+    fn unknown_check_ids_and_bad_domains_are_rejected_when_reading() {
+        let r = full_report();
+        let json = serde_json::to_string(&r).expect("serialise");
+        let bad_id = json.replace("\"spf-ok\"", "\"no-such-check\"");
+        let err = serde_json::from_str::<HealthReport>(&bad_id).expect_err("unknown id");
+        assert!(err.to_string().contains("no-such-check"), "{err}");
+        let bad_domain = json.replace("\"domain\":\"x.test\"", "\"domain\":\"a b\"");
+        assert!(serde_json::from_str::<HealthReport>(&bad_domain).is_err());
+    }
+
+    #[test]
+    fn sts_policy_health_follows_the_findings() {
+        let r = full_report();
+        match r.sts_policy_health() {
+            StsPolicyHealth::Broken(f) => {
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0].check, CheckId::MtaStsMxMismatch);
+            }
+            other => panic!("expected broken, got {other:?}"),
+        }
+        assert_eq!(r.sts_mode(), Some(crate::record::mtasts::StsMode::Enforce));
+        let mut ok = report(vec![], vec![finding(CheckId::MtaStsOk, Severity::Ok)]);
+        ok.mta_sts = MtaStsState::Enforce;
+        assert_eq!(ok.sts_policy_health(), StsPolicyHealth::Healthy);
+        // testing mode and a short max_age are weaknesses, not a broken policy
+        let mut weak = report(
+            vec![],
+            vec![
+                finding(CheckId::MtaStsModeTesting, Severity::Warning),
+                finding(CheckId::MtaStsMaxAgeShort, Severity::Warning),
+            ],
+        );
+        weak.mta_sts = MtaStsState::Testing;
+        assert_eq!(weak.sts_policy_health(), StsPolicyHealth::Healthy);
+        // not published at all: nothing is broken
+        let absent = report(
+            vec![],
+            vec![finding(CheckId::MtaStsMissing, Severity::Warning)],
+        );
+        assert_eq!(absent.sts_policy_health(), StsPolicyHealth::Healthy);
+        assert_eq!(absent.sts_mode(), None);
+        // a failed lookup says nothing either way
+        let mut unknown = report(
+            vec![],
+            vec![finding(CheckId::MtaStsCouldNotCheck, Severity::Unknown)],
+        );
+        unknown.mta_sts = MtaStsState::Unknown;
+        assert_eq!(unknown.sts_policy_health(), StsPolicyHealth::Unknown);
+        // certificate problems: worst first
+        let mut cert = report(
+            vec![],
+            vec![
+                finding(CheckId::MtaStsContentType, Severity::Warning),
+                finding(CheckId::MtaStsCertificateInvalid, Severity::Critical),
+            ],
+        );
+        cert.mta_sts = MtaStsState::Broken;
+        assert!(matches!(cert.sts_policy_health(),
+            StsPolicyHealth::Broken(f) if f.len() == 1 && f[0].check == CheckId::MtaStsCertificateInvalid));
+    }
+
+    #[test]
+    fn changes_read_as_sentences() {
+        let c = Change::RecordChanged {
+            name: "_dmarc.x.test".into(),
+            rtype: "TXT".into(),
+            before: vec!["v=DMARC1; p=none".into()],
+            after: vec!["v=DMARC1; p=reject".into()],
+        };
+        assert_eq!(
+            c.describe(),
+            "TXT _dmarc.x.test changed from \"v=DMARC1; p=none\" to \"v=DMARC1; p=reject\""
+        );
+        let v = Change::RecordVanished {
+            name: "_smtp._tls.x.test".into(),
+            rtype: "TXT".into(),
+            before: vec!["v=TLSRPTv1; rua=mailto:a@b.test".into()],
+        };
+        assert_eq!(
+            v.describe(),
+            "TXT _smtp._tls.x.test vanished (was \"v=TLSRPTv1; rua=mailto:a@b.test\")"
+        );
+        let p = Change::RecordChanged {
+            name: "https://mta-sts.x.test/.well-known/mta-sts.txt".into(),
+            rtype: "POLICY".into(),
+            before: vec!["mode: testing\nmx: a".into()],
+            after: vec!["mode: enforce\nmx: a".into()],
+        };
+        assert!(
+            p.describe()
+                .starts_with("the MTA-STS policy at https://mta-sts.x.test")
+        );
+        assert!(p.describe().contains("\"mode: testing; mx: a\""));
+        assert_eq!(
+            Change::ScoreChanged {
+                before: 90,
+                after: 100
+            }
+            .describe(),
+            "score changed from 90 to 100"
+        );
     }
 
     #[test]

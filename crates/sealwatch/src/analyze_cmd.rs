@@ -16,7 +16,7 @@ use crate::cli::{AnalyzeArgs, AnomaliesArgs};
 use crate::config::Config;
 
 /// Days since the Unix epoch of a date.
-fn day_number(date: NaiveDate) -> i32 {
+pub fn day_number(date: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     i32::try_from((date - epoch).num_days()).unwrap_or(0)
 }

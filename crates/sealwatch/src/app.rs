@@ -4,7 +4,6 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use sealwatch_ingest::Router;
@@ -12,10 +11,10 @@ use sealwatch_ingest::imap::{PollSummary, Poller};
 use sealwatch_model::DomainName;
 use sealwatch_parser::Parser;
 use sealwatch_store::{Engine, NewMailbox, Store};
-use tracing::{error, info};
+
 
 use crate::cli::{
-    Command, ImportArgs, MailboxAddArgs, MailboxCommand, PollArgs, ServeArgs, TenantCommand,
+    Command, ImportArgs, MailboxAddArgs, MailboxCommand, PollArgs, TenantCommand,
 };
 use crate::config::{Config, redact_url};
 
@@ -31,9 +30,13 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
             Command::Migrate => migrate(&config).await,
             Command::Import(args) => import(&config, args).await,
             Command::Poll(args) => poll(&config, args).await,
-            Command::Serve(args) => serve(&config, args).await,
+            Command::Serve(args) => crate::serve_cmd::serve(&config, args).await,
             Command::Tenant(cmd) => tenant(&config, cmd).await,
             Command::Mailbox(cmd) => mailbox(&config, cmd).await,
+            Command::Admin(cmd) => {
+                let store = open(&config).await?;
+                crate::admin_cmd::run(&store, cmd).await
+            }
             Command::Analyze(args) => {
                 let store = open(&config).await?;
                 crate::analyze_cmd::analyze(&store, &config, args).await
@@ -42,6 +45,15 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
                 let store = open(&config).await?;
                 crate::analyze_cmd::anomalies(&store, args).await
             }
+            Command::Health(cmd) => {
+                let store = open(&config).await?;
+                crate::health_job::run_command(&store, &config, cmd).await
+            }
+            Command::Digest(cmd) => {
+                let store = open(&config).await?;
+                crate::digest_cmd::digest(&store, &config, cmd).await
+            }
+            Command::BenchDigest(args) => crate::digest_cmd::bench(&config, &args).await,
             Command::Parse(_)
             | Command::BenchParse(_)
             | Command::BenchPoll(_)
@@ -56,7 +68,7 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
 
 /// Connects and makes sure the schema is current. SQLite (single machine) migrates on the
 /// fly; PostgreSQL (shared by several processes) requires an explicit `sealwatch migrate`.
-async fn open(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Store> {
     let db = config.db();
     let store = Store::connect(&db)
         .await
@@ -181,7 +193,7 @@ fn print_poll(summary: &PollSummary) {
     }
 }
 
-fn poller(config: &Config, store: &Store) -> anyhow::Result<Poller> {
+pub(crate) fn poller(config: &Config, store: &Store) -> anyhow::Result<Poller> {
     let parser = Arc::new(Parser::new(config.limits()));
     Ok(Poller::new(
         store.clone(),
@@ -215,60 +227,7 @@ async fn poll(config: &Config, args: PollArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let store = open(config).await?;
-    let poller = poller(config, &store)?;
-    let interval = Duration::from_secs(args.interval.unwrap_or(config.poller.interval_secs).max(1));
-    info!(database = %redact_url(&config.db().normalized_url()), interval_secs = interval.as_secs(), "sealwatch serving");
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    // The analysis runs after every poll cycle that stored reports, and once a day (the
-    // first cycle of each UTC day) so silences and quiet periods are judged even without
-    // new mail. It is idempotent: running it twice changes nothing the second time.
-    let mut analysed_day: Option<chrono::NaiveDate> = None;
-    loop {
-        // A cycle in progress finishes (its batches are transactional) before shutdown.
-        let stored = match poller.poll_all().await {
-            Ok(summary) => {
-                info!(
-                    mailboxes = summary.mailboxes.len(),
-                    failed = summary.failed(),
-                    summary = %summary.outcome.summary_line(),
-                    "poll cycle done"
-                );
-                summary.outcome.stored
-            }
-            Err(e) => {
-                error!(error = %e, "poll cycle failed");
-                0
-            }
-        };
-        let today = chrono::Utc::now().date_naive();
-        if stored > 0 || analysed_day != Some(today) {
-            match crate::analyze_cmd::analyze_all(&store, config, today).await {
-                Ok(t) => {
-                    analysed_day = Some(today);
-                    info!(
-                        domains = t.domains,
-                        findings = t.findings,
-                        opened = t.opened,
-                        resolved = t.resolved,
-                        "analysis done"
-                    );
-                }
-                Err(e) => error!(error = %e, "analysis failed"),
-            }
-        }
-        tokio::select! {
-            () = &mut shutdown => break,
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
-    info!("shut down cleanly");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

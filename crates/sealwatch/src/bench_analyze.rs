@@ -183,7 +183,7 @@ async fn measure(args: &BenchAnalyzeArgs, url: &str) -> anyhow::Result<Measured>
     })
 }
 
-fn message(
+pub(crate) fn message(
     tenant_id: i64,
     domain_id: i64,
     domain: &str,
@@ -219,7 +219,7 @@ pub fn hex_key(key: &str) -> String {
     format!("{h:016x}{:048x}", key.len())
 }
 
-fn aggregate(
+pub(crate) fn aggregate(
     domain: &str,
     reporter: &str,
     begin: DateTime<Utc>,
@@ -286,7 +286,7 @@ fn aggregate(
     })
 }
 
-fn tls(
+pub(crate) fn tls(
     domain: &str,
     reporter: &str,
     begin: DateTime<Utc>,

@@ -2,10 +2,9 @@
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use sealwatch_health::{CheckConfig, Finding, HealthChecker, HealthReport, Severity};
+use sealwatch_health::{Finding, HealthChecker, HealthReport, Severity};
 use sealwatch_model::DomainName;
 
 use crate::cli::CheckArgs;
@@ -18,36 +17,14 @@ const INDENT: usize = 21;
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let domain = DomainName::parse(&args.domain)
         .with_context(|| format!("{:?} is not a domain name", args.domain))?;
-    let mut config = CheckConfig {
-        name_servers: args.nameservers.clone(),
-        dns_timeout: Duration::from_secs_f64(args.dns_timeout.max(0.1)),
-        mta_sts_connect: args.mta_sts_addr,
-        our_rua: args.our_rua.clone(),
-        dkim_selectors: args.dkim_selectors.clone(),
-        ..CheckConfig::default()
-    };
-    if let Some(path) = &args.ca_file {
-        config.extra_roots = sealwatch_health::load_pem_roots(path)
-            .with_context(|| format!("--ca-file {}", path.display()))?;
-    }
-    if args.no_blocklists {
-        config.dnsbl_zones.clear();
-        config.domain_blocklists.clear();
-    } else {
-        if !args.dnsbl.is_empty() {
-            config.dnsbl_zones = args.dnsbl.clone();
-        }
-        if !args.domain_blocklists.is_empty() {
-            config.domain_blocklists = args.domain_blocklists.clone();
-        }
-    }
+    let config = crate::health_job::check_config(&args.checker, &[])?;
     let checker = HealthChecker::new(config).context("setting up the health check")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sealwatch-check")
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(checker.check(&domain, &args.dkim_selectors));
+    let report = runtime.block_on(checker.check(&domain, &args.checker.dkim_selectors));
     if args.json {
         println!(
             "{}",

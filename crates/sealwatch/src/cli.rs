@@ -56,7 +56,7 @@ pub enum Command {
     Import(ImportArgs),
     /// Poll the configured IMAP mailboxes.
     Poll(PollArgs),
-    /// Run the service: poll mailboxes every interval until stopped (SIGINT/SIGTERM).
+    /// Run the service (admin API, pollers, job workers, scheduler) until SIGINT/SIGTERM.
     Serve(ServeArgs),
     /// Manage tenants (subscribers) and their domains.
     #[command(subcommand)]
@@ -64,8 +64,19 @@ pub enum Command {
     /// Manage IMAP mailbox sources.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// Administer the admin API (tokens).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Check a domain's MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI and blocklist status.
     Check(CheckArgs),
+    /// Health checks of the stored domains: run and store them, list past runs.
+    #[command(subcommand)]
+    Health(HealthCommand),
+    /// Preview, send and schedule the weekly digest.
+    #[command(subcommand)]
+    Digest(crate::digest_cmd::DigestCommand),
+    /// Build and send the weekly digests of many tenants to a loopback SMTP relay and time it.
+    BenchDigest(crate::digest_cmd::BenchDigestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +86,47 @@ pub struct CheckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub checker: CheckerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HealthCommand {
+    /// Check every stored domain (or one), store the runs, and print per domain the score,
+    /// what changed since the previous run and the MTA-STS anomaly opened or resolved.
+    Run(HealthRunArgs),
+    /// List the stored runs of a domain, newest first.
+    History(HealthHistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthRunArgs {
+    /// Only this stored domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// One JSON object per domain and line.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub checker: CheckerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthHistoryArgs {
+    /// The stored domain.
+    #[arg(long)]
+    pub domain: String,
+    /// Most runs listed.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u64,
+    /// One JSON object per run and line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the health check looks things up (shared by `check` and `health run`).
+#[derive(Debug, Clone, Args)]
+pub struct CheckerArgs {
     /// Name server to ask, IP:PORT (repeatable; default: the system resolver).
     #[arg(long = "nameserver", value_name = "IP:PORT")]
     pub nameservers: Vec<std::net::SocketAddr>,
@@ -102,6 +154,23 @@ pub struct CheckArgs {
     /// Timeout of each DNS query in seconds (one retry follows a timeout).
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub dns_timeout: f64,
+}
+
+/// What the flags default to (the scheduled job has no command line).
+impl Default for CheckerArgs {
+    fn default() -> Self {
+        Self {
+            nameservers: Vec::new(),
+            ca_file: None,
+            mta_sts_addr: None,
+            our_rua: Vec::new(),
+            dkim_selectors: Vec::new(),
+            dnsbl: Vec::new(),
+            domain_blocklists: Vec::new(),
+            no_blocklists: false,
+            dns_timeout: 5.0,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +201,43 @@ pub struct ServeArgs {
     /// Seconds between poll cycles (overrides poller.interval_secs).
     #[arg(long)]
     pub interval: Option<u64>,
+    /// Address of the admin API, ADDR:PORT (overrides api.bind).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// What this process runs (repeatable): api, poller, worker, scheduler, all (default).
+    #[arg(long = "role", value_enum)]
+    pub roles: Vec<Role>,
+}
+
+/// A `serve` role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// The admin web API.
+    Api,
+    /// Runs mailbox polls.
+    Poller,
+    /// Runs analysis, digest and health-check jobs.
+    Worker,
+    /// Plans jobs on a cron tick.
+    Scheduler,
+    /// Everything (the default).
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an API token and print it (shown only this once).
+    CreateToken {
+        /// admin (everything) | analyst (read, review anomalies) | tenant (read one tenant)
+        #[arg(long)]
+        role: String,
+        /// What the token is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// The tenant of a --role tenant token (by name).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

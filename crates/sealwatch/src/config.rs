@@ -16,6 +16,86 @@ pub struct Config {
     pub poller: PollerSettings,
     pub parser: ParserSettings,
     pub analysis: AnalysisSettings,
+    pub api: ApiSettings,
+    pub reporting: ReportingSettings,
+    pub digest: DigestSettings,
+    pub smtp: SmtpSettings,
+    pub jobs: JobSettings,
+}
+
+/// The job queue and its workers (`serve --role worker|poller|scheduler`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    /// Analysis, digest and health-check jobs run at once per worker process.
+    pub concurrency: usize,
+    /// When the scheduler plans jobs: cron with seconds, in UTC.
+    pub scheduler_cron: String,
+    /// Seconds in-flight jobs get to finish on shutdown before they are left to be re-queued.
+    pub shutdown_timeout_secs: u64,
+    /// Milliseconds between queue checks of an idle worker.
+    pub idle_poll_ms: u64,
+    /// Seconds before a job that failed for a passing reason runs again.
+    pub retry_after_secs: u64,
+}
+
+/// The admin web API (`serve --role api`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Listen address, `ADDR:PORT` (`serve --bind` overrides it).
+    pub bind: String,
+    /// Largest accepted request body in bytes (JSON bodies and posted TLS reports).
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered with 503.
+    pub request_timeout_secs: u64,
+    /// Failed authentications allowed per client address per minute before 429.
+    pub auth_failures_per_minute: u32,
+}
+
+/// Where subscribers send their reports: the addresses onboarding tells them to publish.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingSettings {
+    /// DMARC aggregate `rua` address, e.g. `dmarc@reports.example.net`.
+    pub dmarc_rua: String,
+    /// TLS-RPT `rua` address (mailto), e.g. `tlsrpt@reports.example.net`.
+    pub tlsrpt_rua: String,
+    /// Public base URL of the API for the TLS-RPT HTTPS `rua`, if reports may be posted.
+    pub tlsrpt_https_base: Option<String>,
+}
+
+/// The weekly digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestSettings {
+    /// `From:` of digest emails.
+    pub from: String,
+    /// `Reply-To:` of digest emails.
+    pub reply_to: Option<String>,
+    /// Base of the unsubscribe link (`List-Unsubscribe`), e.g. `https://sealwatch.example.net/unsubscribe`.
+    pub unsubscribe_url: String,
+    /// Send attempts before a digest is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay in seconds (doubles each attempt).
+    pub retry_backoff_secs: u64,
+}
+
+/// The SMTP relay digests are sent through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// `implicit` | `starttls` | `plain` (plain only to a loopback relay).
+    pub tls: String,
+    pub username: Option<String>,
+    /// Environment variable holding the SMTP password (never stored in the file).
+    pub password_env: Option<String>,
+    /// Extra PEM trust roots for the relay's certificate (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Timeout of each SMTP operation, in seconds.
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +173,40 @@ impl Default for Config {
                 quiet_days: 7,
                 concurrency: 4,
                 thresholds: sealwatch_analytics::Thresholds::default(),
+            },
+            api: ApiSettings {
+                bind: "127.0.0.1:8080".to_owned(),
+                max_body_bytes: 10 << 20,
+                request_timeout_secs: 30,
+                auth_failures_per_minute: 20,
+            },
+            reporting: ReportingSettings {
+                dmarc_rua: "dmarc@reports.sealwatch.invalid".to_owned(),
+                tlsrpt_rua: "tlsrpt@reports.sealwatch.invalid".to_owned(),
+                tlsrpt_https_base: None,
+            },
+            digest: DigestSettings {
+                from: "sealwatch <digest@sealwatch.invalid>".to_owned(),
+                reply_to: None,
+                unsubscribe_url: "https://sealwatch.invalid/unsubscribe".to_owned(),
+                max_attempts: 8,
+                retry_backoff_secs: 60,
+            },
+            jobs: JobSettings {
+                concurrency: 4,
+                scheduler_cron: "*/10 * * * * *".to_owned(),
+                shutdown_timeout_secs: 60,
+                idle_poll_ms: 1000,
+                retry_after_secs: 30,
+            },
+            smtp: SmtpSettings {
+                host: "127.0.0.1".to_owned(),
+                port: 25,
+                tls: "plain".to_owned(),
+                username: None,
+                password_env: None,
+                ca_file: None,
+                timeout_secs: 30,
             },
             parser: ParserSettings {
                 max_input_bytes: limits.max_input_bytes,

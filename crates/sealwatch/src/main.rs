@@ -1,6 +1,7 @@
 //! `sealwatch`: the one binary. Wiring only — argument parsing, logging, exit codes; the
 //! work lives in the library crates.
 
+mod admin_cmd;
 mod analyze_cmd;
 mod app;
 mod bench;
@@ -9,7 +10,11 @@ mod bench_poll;
 mod check_cmd;
 mod cli;
 mod config;
+mod digest_cmd;
+mod health_job;
+mod jobs_runner;
 mod parse_cmd;
+mod serve_cmd;
 mod simulate_cmd;
 mod telemetry;
 

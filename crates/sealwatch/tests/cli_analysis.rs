@@ -377,14 +377,22 @@ mod postgres {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_analyses_on_its_first_cycle_and_stops_cleanly_on_sigterm() {
+async fn serve_analyses_on_its_first_scheduler_tick_and_stops_cleanly_on_sigterm() {
     let db = TestDb::new(Engine::Sqlite, "serve").await;
     let run = scenario(&db, "serve", 2, &[]);
     assert!(anomalies(&run, &[]).is_empty());
     let child = Command::new(env!("CARGO_BIN_EXE_sealwatch"))
         .arg("--config")
         .arg(&run.config)
-        .args(["--log-level", "info", "serve", "--interval", "1"])
+        .args([
+            "--log-level",
+            "info",
+            "serve",
+            "--interval",
+            "1",
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -410,7 +418,8 @@ async fn serve_analyses_on_its_first_cycle_and_stops_cleanly_on_sigterm() {
         "serve exit: {:?}\n{stderr}",
         out.status
     );
-    assert!(stderr.contains("analysis done"), "{stderr}");
+    assert!(stderr.contains("domain analysed"), "{stderr}");
+    assert!(stderr.contains("admin API listening"), "{stderr}");
     assert!(stderr.contains("shut down cleanly"), "{stderr}");
 }
 

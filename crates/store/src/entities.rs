@@ -44,6 +44,7 @@ pub mod tenant_domain {
         pub verification: String,
         pub verified_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
+        pub verification_detail: Option<String>,
     }
     no_relations!();
 }
@@ -374,6 +375,109 @@ pub mod anomaly_review {
         pub assignee: Option<String>,
         pub actor: Option<String>,
         pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod staff_user {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "staff_users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        #[sea_orm(unique)]
+        pub email: String,
+        pub name: String,
+        pub role: String,
+        pub active: bool,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod api_token {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        #[sea_orm(unique)]
+        pub prefix: String,
+        pub secret_hash: String,
+        pub role: String,
+        pub staff_user_id: Option<i64>,
+        pub tenant_id: Option<i64>,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+pub mod digest {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "digests")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub iso_week: String,
+        pub status: String,
+        pub subject: Option<String>,
+        pub text_body: Option<String>,
+        pub html_body: Option<String>,
+        pub recipients: String,
+        pub message_id: Option<String>,
+        pub attempts: i32,
+        pub last_error: Option<String>,
+        pub claimed_by: Option<String>,
+        pub claimed_until: Option<DateTimeUtc>,
+        pub next_attempt_at: Option<DateTimeUtc>,
+        pub built_at: Option<DateTimeUtc>,
+        pub sent_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod audit_log {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub actor: String,
+        pub actor_token_id: Option<i64>,
+        pub tenant_id: Option<i64>,
+        pub action: String,
+        pub entity: String,
+        pub entity_id: Option<String>,
+        pub before: Option<String>,
+        pub after: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
+pub mod health_check {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "health_checks")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub tenant_id: i64,
+        pub domain_id: i64,
+        pub score: i32,
+        pub grade: String,
+        pub report: String,
+        pub checked_at: DateTimeUtc,
     }
     no_relations!();
 }

@@ -75,6 +75,8 @@ pub struct WriteOutcome {
     pub stored: u64,
     pub duplicates: u64,
     pub quarantined: BTreeMap<String, u64>,
+    /// Domains that received newly stored reports (what the analysis should look at next).
+    pub domains: std::collections::BTreeSet<i64>,
 }
 
 impl WriteOutcome {
@@ -89,6 +91,7 @@ impl WriteOutcome {
         for (k, v) in &other.quarantined {
             *self.quarantined.entry(k.clone()).or_default() += v;
         }
+        self.domains.extend(other.domains.iter().copied());
     }
 
     /// `stored N, duplicates N, quarantined N (reason: count, ...)`
@@ -527,6 +530,7 @@ async fn write_aggregates(
     let hashes = existing_hashes(txn, &unstored, &claimed, Table::Dmarc).await?;
     settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
     out.stored += stored.len() as u64;
+    out.domains.extend(stored.iter().map(|(_, p)| p.item.domain_id));
     let mut records = Vec::new();
     for (report_id, p) in &stored {
         let Report::DmarcAggregate(r) = &p.item.report else {
@@ -713,6 +717,7 @@ async fn write_tls(
     let hashes = existing_hashes(txn, &unstored, &claimed, Table::Tls).await?;
     settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
     out.stored += stored.len() as u64;
+    out.domains.extend(stored.iter().map(|(_, p)| p.item.domain_id));
 
     // Policies of all stored reports in one go; their ids come back ordered by insertion,
     // which is the order of the policies within each report.
@@ -840,6 +845,7 @@ async fn write_failures(
     .await?;
     let (stored, unstored, _) = claim(pending, &inserted);
     out.stored += stored.len() as u64;
+    out.domains.extend(stored.iter().map(|(_, p)| p.item.domain_id));
     // A failure report describes one message: the same key is the same report.
     out.duplicates += unstored.len() as u64;
     Ok(())

@@ -12,11 +12,17 @@
 //! already parsed and routed. Both engines run the same code; engine-specific behaviour is
 //! confined to [`Store::connect`].
 
+mod admin;
 mod analysis;
+mod audit;
+mod digests;
 pub mod entities;
+mod health;
 mod ingest;
+mod leases;
 mod mailboxes;
 mod tenants;
+mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,13 +31,24 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
+pub use admin::{
+    AnomalyRow, DmarcRecordRow, DmarcReportRow, DomainRow, MailboxPatch, MailboxRow, QuarantineRow,
+    QueueFilter, QueueKey, ReportFilter, ReportKey, ReviewRow, Scope, TenantPatch, TenantRow,
+    TlsFailureRow, TlsPolicyRow, TlsReportRow,
+};
 pub use analysis::{
     AnalysisTarget, AnomalyChange, AnomalyFilter, AnomalyRecord, AppliedChanges, DmarcSourceRow,
     DomainData, ReportSeenRow, StoredAnomaly, TlsFailureDetailRow, TlsPolicySummaryRow,
 };
+pub use audit::{AuditEntry, AuditRecord};
+pub use digests::{BuiltDigest, DigestRow, DigestStatus, DigestTenant, HealthCheckRow};
+pub use health::{
+    HEALTH_CHECK_ACTOR, HealthAnomaly, HealthAnomalyAction, HealthAnomalyOutcome, HealthRun,
+};
 pub use ingest::{Counts, Item, MessageSource, NewMessage, ReportItem, WriteOutcome};
 pub use mailboxes::{AfterAction, Mailbox, NewMailbox, PollRecord, TlsMode};
 pub use tenants::{RouteEntry, Tenant};
+pub use tokens::{ApiToken, NewToken, Role, TokenCredential};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

@@ -131,6 +131,24 @@ impl Store {
         }))
     }
 
+    /// The routing table for reports posted over HTTPS: only the verified domains of active
+    /// tenants (anyone can post, so an unverified claim on a domain must not attract reports).
+    pub async fn verified_routing_entries(&self) -> Result<Vec<RouteEntry>> {
+        let verified: std::collections::HashSet<i64> = tenant_domain::Entity::find()
+            .filter(tenant_domain::Column::Verification.eq("verified"))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        Ok(self
+            .routing_entries()
+            .await?
+            .into_iter()
+            .filter(|e| verified.contains(&e.domain_id))
+            .collect())
+    }
+
     /// The routing table: every domain of every active tenant.
     pub async fn routing_entries(&self) -> Result<Vec<RouteEntry>> {
         let active: Vec<i64> = tenant::Entity::find()

@@ -1,0 +1,186 @@
+//! The admin web API of sealwatch (actix-web, JSON under `/api/v1`, OpenAPI at
+//! `/api/v1/openapi.json`, Swagger UI at `/api/v1/docs/`).
+//!
+//! **API boundary.** [`server`] starts the HTTP server on a bound listener with an
+//! [`AppState`]; [`openapi`] is the document generated from the handlers; [`auth::issue_token`]
+//! creates a bearer token (the CLI bootstraps the first one with it); [`Metrics`] is shared
+//! with the poll loop.
+//!
+//! **Architecture invariants.** This crate knows HTTP and JSON and nothing below them: it
+//! never parses reports (posted TLS reports go through `sealwatch_ingest::prepare`, which
+//! calls the parser), never speaks IMAP, and never builds SQL — every query is a
+//! `sealwatch_store` function that takes a tenant [`sealwatch_store::Scope`], so a handler
+//! cannot forget the tenant filter. An object of another tenant answers 404, like one that
+//! does not exist. Every change is written to the audit log. Errors are RFC 9457 problem
+//! documents with a stable `code`.
+
+pub mod auth;
+pub mod error;
+mod metrics;
+mod page;
+mod routes;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service as _};
+use actix_web::{App, HttpServer, web};
+use sealwatch_parser::Parser;
+use sealwatch_store::Store;
+use tracing::Instrument as _;
+use utoipa::OpenApi as _;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use metrics::Metrics;
+
+use crate::auth::Authenticator;
+use crate::error::ApiError;
+
+/// Settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body (JSON and posted reports).
+    pub max_body_bytes: usize,
+    /// Time a request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// Failed authentications per client address per minute before 429.
+    pub auth_failures_per_minute: u32,
+    /// DMARC aggregate address subscribers add to their `rua=`.
+    pub dmarc_rua: String,
+    /// TLS-RPT mailto address subscribers add to their TLS-RPT `rua=`.
+    pub tlsrpt_rua: String,
+    /// Public base URL of this API, for the TLS-RPT `https:` rua (optional).
+    pub tlsrpt_https_base: Option<String>,
+    /// Name servers for domain verification (empty: the system resolver).
+    pub dns_servers: Vec<SocketAddr>,
+    /// Timeout of each verification DNS query.
+    pub dns_timeout: Duration,
+    /// HTTP worker threads (0: actix's default, one per core).
+    pub workers: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 10 << 20,
+            request_timeout: Duration::from_secs(30),
+            auth_failures_per_minute: 20,
+            dmarc_rua: "dmarc@reports.sealwatch.invalid".into(),
+            tlsrpt_rua: "tlsrpt@reports.sealwatch.invalid".into(),
+            tlsrpt_https_base: None,
+            dns_servers: Vec::new(),
+            dns_timeout: Duration::from_secs(5),
+            workers: 0,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub config: ApiConfig,
+    pub parser: Arc<Parser>,
+    pub metrics: Arc<Metrics>,
+    pub auth: Authenticator,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        config: ApiConfig,
+        parser: Arc<Parser>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let auth = Authenticator::new(config.auth_failures_per_minute);
+        AppState {
+            store,
+            config,
+            parser,
+            metrics,
+            auth,
+        }
+    }
+}
+
+/// The OpenAPI document of every endpoint.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::ApiDoc::openapi()
+}
+
+/// The OpenAPI document as pretty JSON (what `crates/api/openapi.json` holds).
+pub fn openapi_json() -> String {
+    let mut s = openapi().to_pretty_json().unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Starts the server on a bound listener. Signals are left to the caller: stop it with
+/// `server.handle().stop(true)` (graceful: requests in flight finish).
+pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let timeout = state.config.request_timeout;
+    let max_body = state.config.max_body_bytes;
+    let workers = state.config.workers;
+    let state = web::Data::new(state);
+    let doc = openapi();
+    let mut http = HttpServer::new(move || {
+        let metrics = state.metrics.clone();
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_body)
+                    .error_handler(|e, _| error::json_error(e)),
+            )
+            .app_data(web::PayloadConfig::new(max_body))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap_fn(move |req, srv| {
+                let metrics = metrics.clone();
+                let method = req.method().to_string();
+                let span = tracing::info_span!(
+                    "request",
+                    method = %method,
+                    path = %req.path(),
+                    tenant_id = tracing::field::Empty,
+                    role = tracing::field::Empty,
+                    status = tracing::field::Empty,
+                );
+                let started = Instant::now();
+                let fut = srv.call(req);
+                async move {
+                    match tokio::time::timeout(timeout, fut).await {
+                        Ok(Ok(res)) => {
+                            let route = res
+                                .request()
+                                .match_pattern()
+                                .unwrap_or_else(|| "unmatched".to_owned());
+                            let status = res.status().as_u16();
+                            tracing::Span::current().record("status", status);
+                            metrics.observe(&method, &route, status, started.elapsed());
+                            tracing::debug!(ms = started.elapsed().as_millis() as u64, "answered");
+                            Ok(res)
+                        }
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => {
+                            metrics.observe(&method, "timeout", 503, started.elapsed());
+                            Err(ApiError::Timeout.into())
+                        }
+                    }
+                }
+                .instrument(span)
+            })
+            .configure(routes::configure)
+            .service(SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", doc.clone()))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
+            }))
+    })
+    .disable_signals()
+    .shutdown_timeout(30);
+    if workers > 0 {
+        http = http.workers(workers);
+    }
+    Ok(http.listen(listener)?.run())
+}

@@ -1,0 +1,160 @@
+//! A small Prometheus registry: request latencies per route, counters of what the service
+//! did, and gauges read from the database when scraped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Counters and histograms, shared by every worker.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    latency: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    tlsrpt_posted: AtomicU64,
+    tlsrpt_stored: AtomicU64,
+    polls_ok: AtomicU64,
+    polls_failed: AtomicU64,
+    reports_polled: AtomicU64,
+}
+
+impl Metrics {
+    /// Records one answered request.
+    pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let secs = took.as_secs_f64();
+        if let Ok(mut map) = self.latency.lock() {
+            let h = map
+                .entry((method.to_owned(), route.to_owned(), status))
+                .or_default();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    h.buckets[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += secs;
+        }
+    }
+
+    /// A TLS report was posted over HTTPS; `stored` reports were new.
+    pub fn tlsrpt(&self, stored: u64) {
+        self.tlsrpt_posted.fetch_add(1, Ordering::Relaxed);
+        self.tlsrpt_stored.fetch_add(stored, Ordering::Relaxed);
+    }
+
+    /// One mailbox poll finished (called by the poll loop).
+    pub fn poll(&self, ok: bool, stored: u64) {
+        if ok {
+            self.polls_ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.polls_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.reports_polled.fetch_add(stored, Ordering::Relaxed);
+    }
+
+    /// The text exposition format. `stored` = (DMARC reports, TLS reports, open quarantine).
+    pub fn render(&self, stored: Option<(u64, u64, u64)>) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, lines: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, v) in lines {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        counter(
+            &mut out,
+            "sealwatch_tlsrpt_posted_total",
+            "TLS reports posted over HTTPS.",
+            &[("", self.tlsrpt_posted.load(Ordering::Relaxed))],
+        );
+        counter(
+            &mut out,
+            "sealwatch_reports_ingested_total",
+            "Reports stored by this process, by path.",
+            &[
+                (
+                    "{path=\"https\"}",
+                    self.tlsrpt_stored.load(Ordering::Relaxed),
+                ),
+                (
+                    "{path=\"imap\"}",
+                    self.reports_polled.load(Ordering::Relaxed),
+                ),
+            ],
+        );
+        counter(
+            &mut out,
+            "sealwatch_polls_total",
+            "Mailbox polls by this process, by outcome.",
+            &[
+                ("{outcome=\"ok\"}", self.polls_ok.load(Ordering::Relaxed)),
+                (
+                    "{outcome=\"failed\"}",
+                    self.polls_failed.load(Ordering::Relaxed),
+                ),
+            ],
+        );
+        if let Some((dmarc, tls, quarantined)) = stored {
+            let _ = writeln!(
+                out,
+                "# HELP sealwatch_reports_stored Reports in the database.\n# TYPE sealwatch_reports_stored gauge\nsealwatch_reports_stored{{kind=\"dmarc\"}} {dmarc}\nsealwatch_reports_stored{{kind=\"tls\"}} {tls}"
+            );
+            let _ = writeln!(
+                out,
+                "# HELP sealwatch_quarantined Unresolved quarantine entries.\n# TYPE sealwatch_quarantined gauge\nsealwatch_quarantined {quarantined}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sealwatch_http_request_duration_seconds Request latency by route.\n# TYPE sealwatch_http_request_duration_seconds histogram"
+        );
+        if let Ok(map) = self.latency.lock() {
+            for ((method, route, status), h) in map.iter() {
+                let labels = format!(
+                    "method=\"{method}\",route=\"{}\",status=\"{status}\"",
+                    route.replace('"', "'")
+                );
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "sealwatch_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}",
+                        h.buckets[i]
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "sealwatch_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}\nsealwatch_http_request_duration_seconds_sum{{{labels}}} {}\nsealwatch_http_request_duration_seconds_count{{{labels}}} {}",
+                    h.count, h.sum, h.count
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let m = Metrics::default();
+        m.observe("GET", "/x", 200, Duration::from_millis(3));
+        m.observe("GET", "/x", 200, Duration::from_millis(30));
+        let text = m.render(None);
+        assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.005\"} 1"));
+        assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.05\"} 2"));
+        assert!(text.contains("sealwatch_http_request_duration_seconds_count{method=\"GET\",route=\"/x\",status=\"200\"} 2"));
+    }
+}

@@ -1,0 +1,376 @@
+//! Store → [`DigestData`]: reads one tenant's week (and the weeks before, for comparison and
+//! for telling new sources from known ones) and reuses the analytics rollup for the numbers.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Duration;
+use sealwatch_analytics::{self as analytics, Day, Rollup, day_of};
+use sealwatch_store::{AnomalyFilter, DigestTenant, DomainData, Store};
+
+use crate::data::{
+    DigestData, DomainDigest, HealthSlot, Issue, IssueSeverity, MxRow, SetupHints, SourceRow,
+    TlsSection, WeekNumbers,
+};
+use crate::{DigestError, IsoWeek};
+
+/// Weeks of history before the week shown that decide whether a source or reporter is
+/// "known".
+pub const HISTORY_WEEKS: i32 = 4;
+
+/// Reads what the digest of `tenant_id` for `week` shows.
+pub async fn gather(
+    store: &Store,
+    setup: &SetupHints,
+    unsubscribe_url: Option<String>,
+    tenant_id: i64,
+    week: IsoWeek,
+) -> Result<DigestData, DigestError> {
+    let tenant = store
+        .digest_tenant(tenant_id)
+        .await?
+        .ok_or(DigestError::UnknownTenant(tenant_id))?;
+    gather_tenant(store, setup, unsubscribe_url, &tenant, week).await
+}
+
+/// [`gather`] for a tenant already loaded.
+pub async fn gather_tenant(
+    store: &Store,
+    setup: &SetupHints,
+    unsubscribe_url: Option<String>,
+    tenant: &DigestTenant,
+    week: IsoWeek,
+) -> Result<DigestData, DigestError> {
+    let first = day_of(week.start().timestamp());
+    let last = first + 6;
+    let history_from = first - 7 - HISTORY_WEEKS * 7;
+    let from = i64::from(history_from) * 86_400;
+    let to = week.end().timestamp();
+
+    let anomalies = if tenant.domains.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .list_anomalies(&AnomalyFilter {
+                tenant_id: Some(tenant.id),
+                ..Default::default()
+            })
+            .await?
+    };
+    let health = store
+        .latest_health_checks(tenant.id, week.end() + Duration::days(7))
+        .await?;
+
+    let mut domains = Vec::with_capacity(tenant.domains.len());
+    for (domain_id, domain) in &tenant.domains {
+        let data = store.domain_data(*domain_id, from, to).await?;
+        let mut d = summarize(domain, data, first, last);
+        d.issues = anomalies
+            .iter()
+            .filter(|a| a.domain_id == *domain_id)
+            .filter(|a| matches!(a.status.as_str(), "open" | "acknowledged"))
+            .filter(|a| a.first_seen_day <= last)
+            .map(|a| {
+                let e = |k: &str| {
+                    a.explanation
+                        .get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                Issue {
+                    kind: a.kind.clone(),
+                    severity: IssueSeverity::parse(&a.severity),
+                    acknowledged: a.status == "acknowledged",
+                    summary: a.summary.clone(),
+                    what_happened: e("what_happened"),
+                    what_it_means: e("what_it_means"),
+                    what_to_do: e("what_to_do"),
+                    who_fixes_it: e("who_fixes_it"),
+                    since: analytics::format_day(a.first_seen_day),
+                }
+            })
+            .collect();
+        d.issues.sort_by_key(|i| std::cmp::Reverse(i.severity));
+        d.health = health
+            .iter()
+            .find(|h| h.domain_id == *domain_id)
+            .map(|h| HealthSlot {
+                score: h.score,
+                grade: h.grade.clone(),
+                checked_on: h.checked_at.format("%Y-%m-%d").to_string(),
+                problems: health_problems(&h.report),
+            });
+        domains.push(d);
+    }
+    Ok(DigestData {
+        tenant: tenant.name.clone(),
+        week,
+        domains,
+        setup: setup.clone(),
+        unsubscribe_url,
+    })
+}
+
+/// Titles of the findings of a stored health report that need action (`severity` of
+/// `critical`/`warning`/`error`), when the JSON has a `findings` list.
+fn health_problems(report: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(report) else {
+        return Vec::new();
+    };
+    let Some(list) = v.get("findings").and_then(|f| f.as_array()) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter(|f| {
+            matches!(
+                f.get("severity").and_then(|s| s.as_str()),
+                Some("critical" | "warning" | "error")
+            )
+        })
+        .filter_map(|f| {
+            f.get("title")
+                .or_else(|| f.get("summary"))
+                .or_else(|| f.get("explanation"))
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+        })
+        .take(10)
+        .collect()
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Store rows → analytics input (the rollup splits multi-day reports into UTC days).
+fn input_of(domain: &str, data: &DomainData) -> analytics::DomainInput {
+    analytics::DomainInput {
+        domain: domain.to_owned(),
+        dmarc: data
+            .dmarc
+            .iter()
+            .map(|r| analytics::DmarcRow {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter.clone(),
+                source_ip: r.source_ip.clone(),
+                header_from: r.header_from.clone(),
+                messages: to_u64(r.messages),
+                dkim_aligned: to_u64(r.dkim_aligned),
+                spf_aligned: to_u64(r.spf_aligned),
+                disposition_none: to_u64(r.disposition_none),
+                disposition_quarantine: to_u64(r.disposition_quarantine),
+                disposition_reject: to_u64(r.disposition_reject),
+            })
+            .collect(),
+        tls: data
+            .tls
+            .iter()
+            .map(|r| analytics::TlsPolicyRow {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter.clone(),
+                policy_type: r.policy_type.clone(),
+                policy_domain: r.policy_domain.clone(),
+                sts_mode: r.sts_mode.clone(),
+                mx_hosts: r.mx_hosts.clone(),
+                successful: to_u64(r.successful),
+                failed: to_u64(r.failed),
+            })
+            .collect(),
+        tls_failures: data
+            .tls_failures
+            .iter()
+            .map(|r| analytics::TlsFailureRow {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter.clone(),
+                policy_type: r.policy_type.clone(),
+                result_type: r.result_type.clone(),
+                sending_mta_ip: r.sending_mta_ip.clone(),
+                receiving_mx_hostname: r.receiving_mx_hostname.clone(),
+                receiving_ip: r.receiving_ip.clone(),
+                failed: to_u64(r.failed),
+                failure_reason_code: r.failure_reason_code.clone(),
+                additional_information: r.additional_information.clone(),
+            })
+            .collect(),
+        reports: data
+            .reports
+            .iter()
+            .map(|r| analytics::ReportSeen {
+                begin: r.begin,
+                end: r.end,
+                reporter: r.reporter.clone(),
+                kind: if r.kind == "tls" {
+                    analytics::ReportKind::Tls
+                } else {
+                    analytics::ReportKind::Dmarc
+                },
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn sources_in(rollup: &Rollup, from: Day, to: Day) -> BTreeMap<String, analytics::rollup::DmarcCounts> {
+    let mut out: BTreeMap<String, analytics::rollup::DmarcCounts> = BTreeMap::new();
+    for (_, day) in rollup.dmarc.range(from..=to) {
+        for (ip, c) in &day.by_source_ip {
+            out.entry(ip.clone()).or_default().add(c);
+        }
+    }
+    out
+}
+
+/// Source networks (`/24`, `/48`) with DMARC messages in `from..=to`: a provider that
+/// rotates addresses inside its ranges is not a new source every week.
+fn networks_in(rollup: &Rollup, from: Day, to: Day) -> BTreeSet<String> {
+    rollup
+        .dmarc
+        .range(from..=to)
+        .flat_map(|(_, day)| day.by_source_network.keys().cloned())
+        .collect()
+}
+
+fn reporters_in(rollup: &Rollup, from: Day, to: Day) -> BTreeSet<String> {
+    rollup
+        .reporters
+        .iter()
+        .filter(|(_, p)| {
+            p.dmarc_days.range(from..=to).next().is_some()
+                || p.tls_days.range(from..=to).next().is_some()
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn numbers(rollup: &Rollup, first: Day, last: Day) -> WeekNumbers {
+    let mut n = WeekNumbers::default();
+    for (_, d) in rollup.dmarc.range(first..=last) {
+        n.messages += d.total.messages;
+        n.dmarc_passed += d.total.passed;
+    }
+    for (_, d) in rollup.tls.range(first..=last) {
+        n.tls_successful += d.total.successful;
+        n.tls_failed += d.total.failed;
+    }
+    let before = networks_in(rollup, first - HISTORY_WEEKS * 7, first - 1);
+    for net in networks_in(rollup, first, last) {
+        if before.contains(&net) {
+            n.sources_known += 1;
+        } else {
+            n.sources_new += 1;
+        }
+    }
+    n.reporters = reporters_in(rollup, first, last).len() as u64;
+    n
+}
+
+/// The numbers, sources and TLS section of one domain for the week `first..=last`.
+fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDigest {
+    let input = input_of(domain, &data);
+    let rollup = Rollup::build(&input);
+    let this_week = numbers(&rollup, first, last);
+    let last_week = numbers(&rollup, first - 7, first - 1);
+
+    let seen = reporters_in(&rollup, first, last);
+    let missing: Vec<String> = reporters_in(&rollup, first - HISTORY_WEEKS * 7, first - 1)
+        .difference(&seen)
+        .filter_map(|k| rollup.reporters.get(k)?.names.iter().next().cloned())
+        .collect();
+
+    let before = networks_in(&rollup, first - HISTORY_WEEKS * 7, first - 1);
+    let mut sources: Vec<SourceRow> = sources_in(&rollup, first, last)
+        .into_iter()
+        .map(|(ip, c)| SourceRow {
+            new: !before.contains(&analytics::network_of(&ip)),
+            messages: c.messages,
+            dmarc_passed: c.passed,
+            dkim_aligned: c.dkim_aligned,
+            spf_aligned: c.spf_aligned,
+            ip,
+        })
+        .collect();
+    sources.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.ip.cmp(&b.ip)));
+    let sources_total = sources.len();
+    sources.truncate(DomainDigest::MAX_SOURCES);
+
+    DomainDigest {
+        domain: domain.to_owned(),
+        this_week,
+        last_week,
+        reporters_missing: missing,
+        issues: Vec::new(),
+        tls: tls_section(&input, &rollup, first, last),
+        sources,
+        sources_total,
+        health: None,
+    }
+}
+
+fn tls_section(input: &analytics::DomainInput, rollup: &Rollup, first: Day, last: Day) -> TlsSection {
+    let (lo, hi) = (
+        analytics::day_start(first),
+        analytics::day_start(last + 1),
+    );
+    let in_week: Vec<&analytics::TlsPolicyRow> = input
+        .tls
+        .iter()
+        .filter(|r| r.end > lo && r.begin < hi)
+        .collect();
+    let mut modes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut no_policy = false;
+    let mut hosts: BTreeSet<String> = BTreeSet::new();
+    for r in &in_week {
+        match r.policy_type.trim().to_ascii_lowercase().as_str() {
+            "sts" => {
+                if let Some(m) = &r.sts_mode {
+                    *modes.entry(m.trim().to_ascii_lowercase()).or_default() +=
+                        r.successful + r.failed + 1;
+                }
+            }
+            "no-policy-found" => no_policy = true,
+            _ => {}
+        }
+        for h in &r.mx_hosts {
+            let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+            if !h.is_empty() {
+                hosts.insert(h);
+            }
+        }
+    }
+    let mode = modes
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(m, _)| m);
+
+    let mut by_mx: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, cell) in rollup.failures(first, last) {
+        let e = by_mx.entry(cell.mx.clone()).or_default();
+        e.0 += cell.failed;
+        e.1.insert(cell.result_type.clone());
+        *by_type.entry(cell.result_type.clone()).or_default() += cell.failed;
+    }
+    for h in hosts {
+        by_mx.entry(h).or_default();
+    }
+    let mut mx: Vec<MxRow> = by_mx
+        .into_iter()
+        .map(|(host, (failed, types))| MxRow {
+            host,
+            failed,
+            result_types: types.into_iter().collect(),
+        })
+        .collect();
+    mx.sort_by(|a, b| b.failed.cmp(&a.failed).then(a.host.cmp(&b.host)));
+    let mut failure_types: Vec<(String, u64)> = by_type.into_iter().collect();
+    failure_types.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    TlsSection {
+        mta_sts_mode: mode,
+        no_policy_reported: no_policy,
+        mx,
+        failure_types,
+    }
+}

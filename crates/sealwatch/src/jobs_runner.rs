@@ -1,0 +1,339 @@
+//! What each background job does, and what the scheduler plans at each tick: the glue
+//! between the job queue (`sealwatch-jobs`) and the crates that do the work.
+//!
+//! Every job is idempotent in the data: a poll takes the mailbox lease and resumes from the
+//! stored UID, an analysis upserts anomalies, a digest is one row per tenant and week.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sealwatch_ingest::imap::Poller;
+use sealwatch_jobs::{Job, JobError, Planned, Queue, Runner};
+use sealwatch_store::{Store, StoreError};
+use tracing::{info, warn};
+
+use crate::config::Config;
+
+/// How long a poll may hold a mailbox before another process may take it over.
+const POLL_LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// The sealwatch job runner.
+pub struct SealwatchRunner {
+    store: Store,
+    config: Config,
+    poller: Poller,
+    queue: Queue,
+    metrics: Arc<sealwatch_api::Metrics>,
+    /// The digest relay, or why it could not be set up (digest jobs then fail visibly).
+    mailer: Result<sealwatch_digest::Mailer, String>,
+    digest: sealwatch_digest::DigestConfig,
+    /// Identifies this process in mailbox leases.
+    owner: String,
+    /// Periods already planned by this scheduler (job family → period key), so a tick
+    /// only plans what is new; the queue's idempotency keys catch the rest.
+    planned: Mutex<BTreeMap<&'static str, String>>,
+}
+
+impl std::fmt::Debug for SealwatchRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealwatchRunner")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::Retry(format!("{e:#}"))
+}
+
+fn store_err(e: StoreError) -> JobError {
+    match e {
+        StoreError::NotFound(what) => JobError::Fatal(format!("{what} not found")),
+        other => JobError::Retry(other.to_string()),
+    }
+}
+
+impl SealwatchRunner {
+    pub fn new(
+        store: Store,
+        config: Config,
+        poller: Poller,
+        queue: Queue,
+        owner: String,
+        metrics: Arc<sealwatch_api::Metrics>,
+    ) -> anyhow::Result<Self> {
+        let pool = u32::try_from(config.jobs.concurrency.max(1)).unwrap_or(4);
+        let mailer = crate::digest_cmd::mailer(&config, pool).map_err(|e| format!("{e:#}"));
+        if let Err(e) = &mailer {
+            warn!(error = %e, "the SMTP relay is not usable; digests will not be sent until it is");
+        }
+        let digest = crate::digest_cmd::digest_config(&config, mailer.as_ref().ok());
+        Ok(SealwatchRunner {
+            store,
+            config,
+            poller,
+            queue,
+            metrics,
+            mailer,
+            digest,
+            owner,
+            planned: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// `true` the first time this period is seen for this family.
+    fn first_time(&self, family: &'static str, period: &str) -> bool {
+        let mut planned = self
+            .planned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if planned.get(family).map(String::as_str) == Some(period) {
+            return false;
+        }
+        planned.insert(family, period.to_owned());
+        true
+    }
+
+    async fn poll_mailbox(&self, mailbox_id: i64) -> Result<(), JobError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(POLL_LEASE).unwrap_or_default();
+        if !self
+            .store
+            .acquire_mailbox_lease(mailbox_id, &self.owner, now, until)
+            .await
+            .map_err(store_err)?
+        {
+            info!(
+                mailbox_id,
+                "mailbox is being polled by another process; skipped"
+            );
+            return Ok(());
+        }
+        let result = async {
+            let mailbox = self
+                .store
+                .get_mailbox(mailbox_id)
+                .await
+                .map_err(store_err)?;
+            if !mailbox.enabled {
+                return Ok(None);
+            }
+            self.poller
+                .poll_these(vec![mailbox])
+                .await
+                .map(Some)
+                .map_err(retry)
+        }
+        .await;
+        if let Err(e) = self
+            .store
+            .release_mailbox_lease(mailbox_id, &self.owner)
+            .await
+        {
+            warn!(mailbox_id, error = %e, "could not release the mailbox lease; it expires on its own");
+        }
+        let Some(summary) = result? else {
+            return Ok(());
+        };
+        for m in &summary.mailboxes {
+            self.metrics.poll(m.status == "ok", m.outcome.stored);
+        }
+        if let Some(m) = summary.mailboxes.first() {
+            info!(
+                mailbox = %m.name,
+                status = %m.status,
+                fetched = m.fetched,
+                summary = %m.outcome.summary_line(),
+                "mailbox polled"
+            );
+        }
+        // Fresh reports: analyse the domains they belong to now, not only tonight.
+        let stamp = Utc::now().format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+        for domain_id in &summary.outcome.domains {
+            let planned = Planned::keyed(
+                Job::AnalyzeDomain {
+                    domain_id: *domain_id,
+                },
+                format!("analyze:{domain_id}:after-poll:{mailbox_id}:{stamp}"),
+            );
+            if let Err(e) = self.queue.push(planned).await {
+                warn!(domain_id, error = %e, "could not queue the analysis");
+            }
+        }
+        Ok(())
+    }
+
+    async fn analyze_domain(&self, domain_id: i64) -> Result<(), JobError> {
+        let targets = self.store.analysis_targets(None).await.map_err(store_err)?;
+        let Some(target) = targets.into_iter().find(|t| t.domain_id == domain_id) else {
+            // Removed, or its tenant deactivated, since the job was queued.
+            info!(domain_id, "domain is no longer analysed; skipped");
+            return Ok(());
+        };
+        let today = crate::analyze_cmd::day_number(Utc::now().date_naive());
+        let mut totals = crate::analyze_cmd::RunTotals::default();
+        crate::analyze_cmd::analyze_domain(&self.store, &target, today, &self.config, &mut totals)
+            .await
+            .map_err(retry)?;
+        info!(
+            domain = %target.domain,
+            opened = totals.opened,
+            resolved = totals.resolved,
+            "domain analysed"
+        );
+        Ok(())
+    }
+
+    /// Builds (once) and sends (once) a tenant's digest for a week. A failed send is
+    /// recorded on the digest row with its next attempt time; the scheduler queues the
+    /// retry when it is due.
+    async fn deliver_digest(&self, tenant_id: i64, week: &str) -> Result<(), JobError> {
+        use sealwatch_digest::SendOutcome;
+        let week = sealwatch_digest::IsoWeek::parse(week)
+            .map_err(|e| JobError::Fatal(format!("bad week {week:?}: {e}")))?;
+        let mailer = self.mailer.as_ref().map_err(|e| JobError::Retry(e.clone()))?;
+        let outcome = sealwatch_digest::deliver(
+            &self.store,
+            mailer,
+            &self.digest,
+            tenant_id,
+            week,
+            &self.owner,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| match e {
+            sealwatch_digest::DigestError::UnknownTenant(_) => JobError::Fatal(e.to_string()),
+            other => retry(other),
+        })?;
+        match &outcome {
+            SendOutcome::Sent { message_id, attempts } => {
+                info!(tenant_id, week = %week, %message_id, attempts, "digest sent");
+            }
+            SendOutcome::Retrying {
+                error,
+                next_attempt_at,
+                ..
+            } => {
+                warn!(tenant_id, week = %week, %error, %next_attempt_at, "digest send failed; will retry");
+            }
+            SendOutcome::Failed { error, attempts } => {
+                warn!(tenant_id, week = %week, %error, attempts, "digest send gave up");
+            }
+            other => info!(tenant_id, week = %week, outcome = ?other, "digest not sent by this job"),
+        }
+        Ok(())
+    }
+
+    /// Digests whose send time came (one job per tenant and week), and retries that are due.
+    async fn plan_digests(
+        &self,
+        now: DateTime<Utc>,
+        out: &mut Vec<Planned>,
+    ) -> Result<(), JobError> {
+        let minute = now.format("%Y-%m-%dT%H:%M").to_string();
+        if !self.first_time("digest", &minute) {
+            return Ok(());
+        }
+        let due = sealwatch_digest::due_digests(&self.store, now)
+            .await
+            .map_err(retry)?;
+        for (tenant_id, week) in due {
+            out.push(Planned::keyed(
+                Job::BuildDigest {
+                    tenant_id,
+                    week: week.to_string(),
+                },
+                format!("digest:{tenant_id}:{week}"),
+            ));
+        }
+        let retries = sealwatch_digest::retry_due(&self.store, now)
+            .await
+            .map_err(retry)?;
+        for (tenant_id, week) in retries {
+            out.push(Planned::keyed(
+                Job::SendDigest {
+                    tenant_id,
+                    week: week.to_string(),
+                },
+                format!("digest-retry:{tenant_id}:{week}:{minute}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Polls of every enabled mailbox, one per poll interval.
+    async fn plan_polls(&self, now: DateTime<Utc>, out: &mut Vec<Planned>) -> Result<(), JobError> {
+        let interval = i64::try_from(self.config.poller.interval_secs.max(1)).unwrap_or(300);
+        let slot = now.timestamp().div_euclid(interval);
+        if !self.first_time("poll", &slot.to_string()) {
+            return Ok(());
+        }
+        for m in self.store.list_mailboxes().await.map_err(store_err)? {
+            if m.enabled {
+                out.push(Planned::keyed(
+                    Job::PollMailbox { mailbox_id: m.id },
+                    format!("poll:{}:{slot}", m.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The nightly analysis of every domain (silences and quiet periods are judged even
+    /// without new mail), once per UTC day.
+    async fn plan_nightly(
+        &self,
+        now: DateTime<Utc>,
+        out: &mut Vec<Planned>,
+    ) -> Result<(), JobError> {
+        let day = now.date_naive().to_string();
+        if !self.first_time("nightly", &day) {
+            return Ok(());
+        }
+        for t in self.store.analysis_targets(None).await.map_err(store_err)? {
+            out.push(Planned::keyed(
+                Job::AnalyzeDomain {
+                    domain_id: t.domain_id,
+                },
+                format!("analyze:{}:{day}", t.domain_id),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Runner for SealwatchRunner {
+    async fn run(&self, job: Job) -> Result<(), JobError> {
+        match job {
+            Job::PollMailbox { mailbox_id } => self.poll_mailbox(mailbox_id).await,
+            Job::AnalyzeDomain { domain_id } => self.analyze_domain(domain_id).await,
+            Job::BuildDigest { tenant_id, week } | Job::SendDigest { tenant_id, week } => {
+                self.deliver_digest(tenant_id, &week).await
+            }
+            Job::CheckDomain { .. } => Err(JobError::Fatal(format!(
+                "{} is not handled by this build",
+                job.name()
+            ))),
+        }
+    }
+
+    async fn plan(&self, now: DateTime<Utc>) -> Result<Vec<Planned>, JobError> {
+        let mut out = Vec::new();
+        self.plan_polls(now, &mut out).await?;
+        self.plan_nightly(now, &mut out).await?;
+        self.plan_digests(now, &mut out).await?;
+        Ok(out)
+    }
+}
+
+/// A name for this process in leases and worker names: host and pid.
+pub fn process_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "sealwatch".to_owned());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,213 @@
+//! `sealwatch serve` as processes: roles, the SQLite single-process guard, and two
+//! worker+scheduler processes on one PostgreSQL database sending each weekly digest exactly
+//! once to the real SMTP sink.
+
+#[path = "../../../tests/common/db.rs"]
+mod db;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use db::{Engine, TestDb};
+use sea_orm::ConnectionTrait as _;
+
+fn env_var(name: &str) -> String {
+    if let Ok(v) = std::env::var(name) {
+        return v;
+    }
+    let state = std::env::var("SEALWATCH_TEST_SERVERS_STATE")
+        .unwrap_or_else(|_| "/tmp/sealwatch-test-servers".into());
+    let text = std::fs::read_to_string(format!("{state}/servers.env")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('\'').to_owned())
+        .unwrap_or_else(|| panic!("{name} is not set: run tests/servers/start.sh"))
+}
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn workdir(label: &str) -> Dir {
+    let dir = std::env::temp_dir().join(format!("sealwatch-serve-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    Dir(dir)
+}
+
+fn write_config(dir: &Path, db_url: &str) -> PathBuf {
+    let config = dir.join("sealwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{db_url}\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"plain\"\n\n\
+             [jobs]\nscheduler_cron = \"*/2 * * * * *\"\nidle_poll_ms = 200\n\n\
+             [digest]\nfrom = \"sealwatch <digest@sealwatch.test>\"\nunsubscribe_url = \"https://sealwatch.test/unsubscribe\"\nmax_attempts = 8\nretry_backoff_secs = 60\n",
+            env_var("SEALWATCH_TEST_SMTP_PORT")
+        ),
+    )
+    .expect("config");
+    config
+}
+
+fn sealwatch(config: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_sealwatch"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run sealwatch");
+    assert!(
+        out.status.success(),
+        "sealwatch {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn spawn_serve(config: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sealwatch"))
+        .arg("--config")
+        .arg(config)
+        .args(["--log-level", "info", "serve"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve")
+}
+
+fn stop(child: Child) -> (std::process::ExitStatus, String) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("serve exits");
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Messages the sink stored for one recipient.
+fn delivered(rcpt: &str) -> Vec<String> {
+    let dir = Path::new(&env_var("SEALWATCH_TEST_SMTP_SPOOL"))
+        .join("by-rcpt")
+        .join(rcpt.to_lowercase());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_process_on_one_sqlite_file_is_refused() {
+    let db = TestDb::new(Engine::Sqlite, "serve_lock").await;
+    let dir = workdir("lock");
+    let config = write_config(&dir.0, &db.url);
+    let first = spawn_serve(&config, &["--bind", "127.0.0.1:0"]);
+    // Wait until the first one is up (it logs once it has the database).
+    std::thread::sleep(Duration::from_secs(2));
+    let second = Command::new(env!("CARGO_BIN_EXE_sealwatch"))
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .expect("second serve");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second process must not start");
+    assert!(
+        stderr.contains("another sealwatch serve process is already using the SQLite database"),
+        "{stderr}"
+    );
+    let (status, first_err) = stop(first);
+    assert!(status.success(), "{first_err}");
+    assert!(first_err.contains("shut down cleanly"), "{first_err}");
+    // Once the first has stopped, a new one may start.
+    let again = spawn_serve(
+        &config,
+        &["--bind", "127.0.0.1:0", "--role", "api", "--log-format", "json"],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, err) = stop(again);
+    assert!(status.success(), "{err}");
+    assert!(err.contains(r#""roles":"api""#), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_and_workers_on_postgres_send_each_weekly_digest_once() {
+    let db = TestDb::new(Engine::Postgres, "serve_digest").await;
+    let dir = workdir("digest");
+    let config = write_config(&dir.0, &db.url);
+    let tag = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    let mut recipients = Vec::new();
+    for i in 0..3 {
+        let tenant = format!("serve-tenant-{i}");
+        let domain = format!("serve{i}-{}.example", std::process::id());
+        sealwatch(&config, &["tenant", "add", &tenant, "--domain", &domain]);
+        let rcpt = format!("owner{i}-{tag}@tenant.example");
+        sealwatch(
+            &config,
+            &["digest", "settings", "--tenant", &tenant, "--recipient", &rcpt],
+        );
+        recipients.push(rcpt);
+    }
+    // The tenants have existed for a month, so last week's digest is due.
+    db.store
+        .connection()
+        .execute_unprepared("UPDATE tenants SET created_at = NOW() - INTERVAL '30 days'")
+        .await
+        .expect("backdate tenants");
+
+    // Two processes, each with a scheduler (both fire every two seconds) and workers.
+    let roles = ["--role", "worker", "--role", "scheduler"];
+    let a = spawn_serve(&config, &roles);
+    let b = spawn_serve(&config, &roles);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while recipients.iter().any(|r| delivered(r).is_empty()) {
+        assert!(Instant::now() < deadline, "digests were not delivered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let both schedulers tick a few more times: nothing more may arrive.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (sa, ea) = stop(a);
+    let (sb, eb) = stop(b);
+    assert!(sa.success(), "{ea}");
+    assert!(sb.success(), "{eb}");
+    for r in &recipients {
+        let msgs = delivered(r);
+        assert_eq!(msgs.len(), 1, "{r} got {} digests", msgs.len());
+        let m = &msgs[0];
+        assert!(m.contains("multipart/alternative"), "{m}");
+        assert!(m.contains("text/plain") && m.contains("text/html"), "{m}");
+        assert!(m.contains("List-Unsubscribe"), "{m}");
+    }
+    let sent = db
+        .store
+        .connection()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM digests WHERE status = 'sent'",
+        ))
+        .await
+        .expect("count")
+        .expect("row");
+    let n: i64 = sent.try_get("", "n").expect("n");
+    assert_eq!(n, 3);
+    assert!(
+        ea.contains("digest sent") || eb.contains("digest sent"),
+        "{ea}\n{eb}"
+    );
+}

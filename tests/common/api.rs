@@ -1,0 +1,53 @@
+//! The admin API on a random loopback port, for HTTP tests. Include with
+//! `#[path = "../common/api.rs"] mod api;`.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sealwatch_api::{ApiConfig, AppState, Metrics};
+use sealwatch_parser::Parser;
+use sealwatch_store::{Role, Store};
+
+/// A running server; stopped (gracefully) when dropped.
+pub struct ApiServer {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl ApiServer {
+    pub async fn start(store: &Store, mut config: ApiConfig) -> ApiServer {
+        if config.workers == 0 {
+            config.workers = 2;
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let server = sealwatch_api::server(
+            listener,
+            AppState::new(
+                store.clone(),
+                config,
+                Arc::new(Parser::default()),
+                Arc::new(Metrics::default()),
+            ),
+        )
+        .expect("start the API");
+        let handle = server.handle();
+        tokio::spawn(server);
+        ApiServer { addr, handle }
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// A token for tests (what `sealwatch admin create-token` does).
+pub async fn token(store: &Store, role: Role, tenant_id: Option<i64>) -> String {
+    sealwatch_api::auth::issue_token(store, &format!("test {}", role.as_str()), role, tenant_id)
+        .await
+        .expect("issue token")
+        .1
+}

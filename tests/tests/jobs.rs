@@ -1,0 +1,290 @@
+//! The job queue on both engines: each job runs once across several worker processes,
+//! idempotency keys keep duplicates out, retryable failures are retried and fatal ones are
+//! not, the cron scheduler enqueues what the runner plans, and shutdown lets in-flight
+//! jobs finish.
+
+#[path = "../common/db.rs"]
+mod db;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sealwatch_jobs::{Job, JobError, Planned, Pushed, Queue, RunOptions, Runner};
+use sealwatch_store::{DbConfig, Store};
+
+/// Records every run; fails as told.
+#[derive(Default)]
+struct Recorder {
+    runs: Mutex<HashMap<i64, u32>>,
+    successes: Mutex<HashMap<i64, u32>>,
+    /// domain id → failures to return before succeeding (u32::MAX: fatal).
+    failures: Mutex<HashMap<i64, u32>>,
+    sleep: Option<Duration>,
+    plans: Mutex<u32>,
+    plan: Vec<Planned>,
+}
+
+#[async_trait::async_trait]
+impl Runner for Recorder {
+    async fn run(&self, job: Job) -> Result<(), JobError> {
+        let id = match job {
+            Job::AnalyzeDomain { domain_id } => domain_id,
+            Job::PollMailbox { mailbox_id } => -mailbox_id,
+            other => return Err(JobError::Fatal(format!("unexpected {other:?}"))),
+        };
+        *self.runs.lock().unwrap().entry(id).or_default() += 1;
+        if let Some(d) = self.sleep {
+            tokio::time::sleep(d).await;
+        }
+        {
+            let mut failures = self.failures.lock().unwrap();
+            if let Some(left) = failures.get_mut(&id) {
+                if *left == u32::MAX {
+                    return Err(JobError::Fatal("domain deleted".into()));
+                }
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(JobError::Retry("database busy".into()));
+                }
+            }
+        }
+        *self.successes.lock().unwrap().entry(id).or_default() += 1;
+        Ok(())
+    }
+
+    async fn plan(&self, _now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Planned>, JobError> {
+        *self.plans.lock().unwrap() += 1;
+        Ok(self.plan.clone())
+    }
+}
+
+fn options(name: &str, concurrency: usize) -> RunOptions {
+    RunOptions {
+        name: name.to_owned(),
+        poll_concurrency: concurrency,
+        concurrency,
+        scheduler_cron: None,
+        shutdown_timeout: Duration::from_secs(30),
+        retry_after: Duration::from_secs(1),
+        idle_poll: Duration::from_millis(500),
+    }
+}
+
+async fn second_connection(url: &str) -> Store {
+    Store::connect(&DbConfig {
+        url: url.to_owned(),
+        max_connections: 4,
+    })
+    .await
+    .expect("second connection")
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+type Stop = tokio::sync::oneshot::Sender<()>;
+
+fn start(
+    queue: Queue,
+    runner: Arc<Recorder>,
+    options: RunOptions,
+) -> (Stop, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        sealwatch_jobs::run(queue, runner, options, async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("workers run");
+    });
+    (tx, handle)
+}
+
+async fn each_job_runs_once_across_two_processes(engine: db::Engine) {
+    let db = db::TestDb::new(engine, "jobs_once").await;
+    let other = second_connection(&db.url).await;
+    let q1 = Queue::open(db.store.connection()).await.expect("queue 1");
+    let q2 = Queue::open(other.connection()).await.expect("queue 2");
+    const N: i64 = 40;
+    for id in 1..=N {
+        let pushed = q1
+            .push(Planned::keyed(
+                Job::AnalyzeDomain { domain_id: id },
+                format!("analyze:{id}"),
+            ))
+            .await
+            .expect("push");
+        assert_eq!(pushed, Pushed::Queued);
+    }
+    let runner = Arc::new(Recorder {
+        sleep: Some(Duration::from_millis(20)),
+        ..Recorder::default()
+    });
+    let (s1, h1) = start(q1.clone(), runner.clone(), options("proc-a", 2));
+    let (s2, h2) = start(q2, runner.clone(), options("proc-b", 2));
+    wait_until("all jobs to run", || {
+        runner.successes.lock().unwrap().len() == N as usize
+    })
+    .await;
+    // Give a duplicate claim, if any, time to show up before judging.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = s1.send(());
+    let _ = s2.send(());
+    h1.await.expect("worker a");
+    h2.await.expect("worker b");
+    let runs = runner.runs.lock().unwrap().clone();
+    for id in 1..=N {
+        assert_eq!(
+            runs.get(&id),
+            Some(&1),
+            "job {id} ran {:?} times",
+            runs.get(&id)
+        );
+    }
+    let counts = q1.counts().await.expect("counts");
+    assert_eq!(counts.done, N as u64, "{counts:?}");
+    assert_eq!(
+        counts.pending + counts.running + counts.failed,
+        0,
+        "{counts:?}"
+    );
+}
+
+async fn idempotency_keys_keep_duplicates_out(engine: db::Engine) {
+    let db = db::TestDb::new(engine, "jobs_keys").await;
+    let other = second_connection(&db.url).await;
+    let q1 = Queue::open(db.store.connection()).await.expect("queue 1");
+    let q2 = Queue::open(other.connection()).await.expect("queue 2");
+    let job = || {
+        Planned::keyed(
+            Job::AnalyzeDomain { domain_id: 7 },
+            "build-digest:7:2026-W48",
+        )
+    };
+    assert_eq!(q1.push(job()).await.expect("first push"), Pushed::Queued);
+    // The same key from the same and from another process: both refused.
+    assert_eq!(q1.push(job()).await.expect("again"), Pushed::Duplicate);
+    assert_eq!(q2.push(job()).await.expect("other"), Pushed::Duplicate);
+    // Two processes racing with a fresh key: exactly one row.
+    let race = |q: Queue| async move {
+        q.push(Planned::keyed(
+            Job::AnalyzeDomain { domain_id: 8 },
+            "raced-key",
+        ))
+        .await
+        .expect("raced push")
+    };
+    let (a, b) = tokio::join!(race(q1.clone()), race(q2.clone()));
+    let queued = [a, b].iter().filter(|p| **p == Pushed::Queued).count();
+    assert!(queued >= 1, "{a:?} {b:?}");
+    let counts = q1.counts().await.expect("counts");
+    assert_eq!(counts.pending, 2, "one row per key: {counts:?}");
+    // Without a key nothing is deduplicated.
+    let unkeyed = Planned { key: None, ..job() };
+    assert_eq!(
+        q1.push(unkeyed.clone()).await.expect("unkeyed"),
+        Pushed::Queued
+    );
+    assert_eq!(q1.push(unkeyed).await.expect("unkeyed 2"), Pushed::Queued);
+    assert_eq!(q1.counts().await.expect("counts").pending, 4);
+}
+
+async fn retryable_failures_retry_and_fatal_ones_stop(engine: db::Engine) {
+    let db = db::TestDb::new(engine, "jobs_retry").await;
+    let queue = Queue::open(db.store.connection()).await.expect("queue");
+    let runner = Arc::new(Recorder::default());
+    runner.failures.lock().unwrap().insert(1, 2); // two retryable failures, then success
+    runner.failures.lock().unwrap().insert(2, u32::MAX); // fatal
+    for id in [1, 2] {
+        queue
+            .push(Planned::keyed(
+                Job::AnalyzeDomain { domain_id: id },
+                format!("k{id}"),
+            ))
+            .await
+            .expect("push");
+    }
+    let (stop, handle) = start(queue.clone(), runner.clone(), options("retry", 2));
+    wait_until("job 1 to succeed after retries", || {
+        runner.successes.lock().unwrap().get(&1) == Some(&1)
+    })
+    .await;
+    let _ = stop.send(());
+    handle.await.expect("worker");
+    let runs = runner.runs.lock().unwrap().clone();
+    assert_eq!(runs.get(&1), Some(&3), "two failures then success");
+    assert_eq!(runs.get(&2), Some(&1), "a fatal failure is not retried");
+    assert!(runner.successes.lock().unwrap().get(&2).is_none());
+}
+
+async fn scheduler_enqueues_planned_jobs_once_per_key(engine: db::Engine) {
+    let db = db::TestDb::new(engine, "jobs_sched").await;
+    let queue = Queue::open(db.store.connection()).await.expect("queue");
+    let runner = Arc::new(Recorder {
+        plan: vec![
+            Planned::keyed(Job::PollMailbox { mailbox_id: 3 }, "poll:3:slot-1"),
+            Planned::keyed(Job::AnalyzeDomain { domain_id: 4 }, "analyze:4:2026-11-30"),
+        ],
+        ..Recorder::default()
+    });
+    let mut opts = options("sched", 2);
+    opts.scheduler_cron = Some("* * * * * *".to_owned()); // every second
+    let (stop, handle) = start(queue.clone(), runner.clone(), opts);
+    wait_until("three scheduler ticks", || {
+        *runner.plans.lock().unwrap() >= 3
+    })
+    .await;
+    wait_until("planned jobs to run", || {
+        runner.successes.lock().unwrap().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = stop.send(());
+    handle.await.expect("scheduler");
+    let runs = runner.runs.lock().unwrap().clone();
+    assert_eq!(runs.get(&-3), Some(&1), "{runs:?}");
+    assert_eq!(runs.get(&4), Some(&1), "{runs:?}");
+}
+
+async fn shutdown_lets_in_flight_jobs_finish(engine: db::Engine) {
+    let db = db::TestDb::new(engine, "jobs_shutdown").await;
+    let queue = Queue::open(db.store.connection()).await.expect("queue");
+    let runner = Arc::new(Recorder {
+        sleep: Some(Duration::from_secs(2)),
+        ..Recorder::default()
+    });
+    queue
+        .push(Planned::keyed(Job::AnalyzeDomain { domain_id: 9 }, "slow"))
+        .await
+        .expect("push");
+    let (stop, handle) = start(queue.clone(), runner.clone(), options("shutdown", 1));
+    wait_until("the job to start", || {
+        !runner.runs.lock().unwrap().is_empty()
+    })
+    .await;
+    let _ = stop.send(());
+    handle.await.expect("worker stops");
+    assert_eq!(
+        runner.successes.lock().unwrap().get(&9),
+        Some(&1),
+        "the in-flight job finished before the worker stopped"
+    );
+    let counts = queue.counts().await.expect("counts");
+    assert_eq!(counts.done, 1, "{counts:?}");
+}
+
+on_both_engines!(
+    each_job_runs_once_across_two_processes,
+    idempotency_keys_keep_duplicates_out,
+    retryable_failures_retry_and_fatal_ones_stop,
+    scheduler_enqueues_planned_jobs_once_per_key,
+    shutdown_lets_in_flight_jobs_finish,
+);
