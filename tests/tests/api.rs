@@ -330,6 +330,32 @@ async fn the_staff_story_runs_through_http(engine: Engine) {
         "resolved leaves the queue"
     );
 
+    // The week's digest, previewed.
+    let preview = admin
+        .get(&format!(
+            "/api/v1/tenants/{tenant_id}/digests/preview?week=2026-W45&format=text"
+        ))
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.text());
+    assert!(preview.text().contains(d0.as_str()), "{}", preview.text());
+    let preview = admin
+        .ok(&format!(
+            "/api/v1/tenants/{tenant_id}/digests/preview?week=2026-W45"
+        ))
+        .await;
+    assert!(
+        preview["html"]
+            .as_str()
+            .is_some_and(|h| h.contains("<html"))
+    );
+    assert_eq!(preview["iso_week"], "2026-W45");
+    let bad = admin
+        .get(&format!(
+            "/api/v1/tenants/{tenant_id}/digests/preview?week=W45"
+        ))
+        .await;
+    assert_eq!(bad.json()["errors"][0]["field"], "week");
+
     // Every change is in the audit log, newest first.
     let audit = items(&admin.ok("/api/v1/audit?limit=100").await);
     let actions: Vec<String> = audit
@@ -703,6 +729,20 @@ async fn every_endpoint_refuses_the_wrong_caller(engine: Engine) {
             format!("/api/v1/anomalies/{}/review", f.a_anomaly),
             Some(json!({"action": "acknowledge"})),
             Needs::Review,
+            true,
+        ),
+        (
+            "GET",
+            format!("/api/v1/tenants/{a}/digests"),
+            None,
+            Needs::Read,
+            true,
+        ),
+        (
+            "GET",
+            format!("/api/v1/tenants/{a}/digests/preview?week=2026-W45"),
+            None,
+            Needs::Read,
             true,
         ),
         ("GET", "/api/v1/quarantine".into(), None, Needs::Read, false),

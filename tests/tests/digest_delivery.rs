@@ -13,8 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use db::{Engine, TestDb};
 use sealwatch_digest::{
-    DigestConfig, IsoWeek, Mailer, Schedule, SendOutcome, Sender, SetupHints, SmtpSettings,
-    SmtpTls,
+    DigestConfig, IsoWeek, Mailer, Schedule, SendOutcome, Sender, SetupHints, SmtpSettings, SmtpTls,
 };
 use sealwatch_model::DomainName;
 use sealwatch_store::{DigestStatus, Store};
@@ -154,7 +153,9 @@ async fn a_scheduled_week_sends_one_digest_per_tenant(engine: Engine) {
     assert!(due_early.iter().all(|(_, w)| *w != week()), "{due_early:?}");
 
     let now = send_time();
-    let due = sealwatch_digest::due_digests(store, now).await.expect("due");
+    let due = sealwatch_digest::due_digests(store, now)
+        .await
+        .expect("due");
     let mut due_tenants: Vec<i64> = due
         .iter()
         .filter(|(_, w)| *w == week())
@@ -207,11 +208,17 @@ async fn a_scheduled_week_sends_one_digest_per_tenant(engine: Engine) {
             );
             assert_eq!(meta["tls_mode"], "starttls");
             assert_eq!(meta["auth_user"], "digest");
-            assert!(eml.contains(&format!("Message-ID: <{message_id}>")), "{eml}");
+            assert!(
+                eml.contains(&format!("Message-ID: <{message_id}>")),
+                "{eml}"
+            );
             assert!(eml.contains("multipart/alternative"), "{eml}");
             assert!(eml.contains("Content-Type: text/plain"), "{eml}");
             assert!(eml.contains("Content-Type: text/html"), "{eml}");
-            assert!(eml.contains(&format!("{}, {}", to[0], to[1])), "To: both: {eml}");
+            assert!(
+                eml.contains(&format!("{}, {}", to[0], to[1])),
+                "To: both: {eml}"
+            );
             assert!(eml.contains(&format!(
                 "List-Unsubscribe: <https://sealwatch.test/unsubscribe?tenant={id}>"
             )));
@@ -221,13 +228,7 @@ async fn a_scheduled_week_sends_one_digest_per_tenant(engine: Engine) {
         }
     }
     assert_eq!(delivered(&tokyo_rcpt).len(), 1);
-    assert!(
-        store
-            .digest_get(silent, WEEK)
-            .await
-            .expect("row")
-            .is_none()
-    );
+    assert!(store.digest_get(silent, WEEK).await.expect("row").is_none());
 }
 
 async fn racing_workers_build_and_send_once(engine: Engine) {
@@ -263,17 +264,10 @@ async fn racing_workers_build_and_send_once(engine: Engine) {
     }
     assert_eq!(sent, 1, "exactly one racer sends");
     assert_eq!(delivered(&to).len(), 1);
-    let again = sealwatch_digest::deliver(
-        &db.store,
-        &mailer,
-        &cfg,
-        id,
-        week(),
-        "late",
-        send_time(),
-    )
-    .await
-    .expect("deliver");
+    let again =
+        sealwatch_digest::deliver(&db.store, &mailer, &cfg, id, week(), "late", send_time())
+            .await
+            .expect("deliver");
     assert!(
         matches!(again, SendOutcome::AlreadySent { sent_at: Some(_) }),
         "{again:?}"
@@ -323,12 +317,17 @@ async fn a_dead_workers_claim_is_taken_over_after_its_lease(engine: Engine) {
     assert!(delivered(&to).is_empty());
     // The expired claim shows up as work to redo.
     let after = t0 + cfg.lease + chrono::Duration::seconds(1);
-    let redo = sealwatch_digest::retry_due(store, after).await.expect("retry");
+    let redo = sealwatch_digest::retry_due(store, after)
+        .await
+        .expect("retry");
     assert!(redo.contains(&(id, week())), "{redo:?}");
     let taken = sealwatch_digest::send_digest(store, &mailer, &cfg, id, week(), "survivor", after)
         .await
         .expect("send");
-    assert!(matches!(taken, SendOutcome::Sent { attempts: 2, .. }), "{taken:?}");
+    assert!(
+        matches!(taken, SendOutcome::Sent { attempts: 2, .. }),
+        "{taken:?}"
+    );
     assert_eq!(delivered(&to).len(), 1);
     // The dead worker cannot record anything over it any more.
     assert!(
@@ -364,7 +363,10 @@ async fn an_smtp_outage_is_retried_until_delivered(engine: Engine) {
     assert_eq!(row.status, DigestStatus::Built);
     assert_eq!(row.attempts, 1);
     let error = row.last_error.clone().unwrap_or_default();
-    assert!(error.starts_with("SMTP"), "failure visible to staff: {error:?}");
+    assert!(
+        error.starts_with("SMTP"),
+        "failure visible to staff: {error:?}"
+    );
     assert_eq!(
         row.next_attempt_at.map(|t| t.timestamp()),
         Some(next_attempt_at.timestamp())
@@ -425,7 +427,10 @@ async fn refusals_are_retried_or_given_up(engine: Engine) {
     let out = sealwatch_digest::deliver(store, &mailer, &cfg, rejected, week(), "w", t0)
         .await
         .expect("deliver");
-    assert!(matches!(out, SendOutcome::Failed { attempts: 1, .. }), "{out:?}");
+    assert!(
+        matches!(out, SendOutcome::Failed { attempts: 1, .. }),
+        "{out:?}"
+    );
     let row = store
         .digest_get(rejected, WEEK)
         .await
@@ -444,10 +449,14 @@ async fn refusals_are_retried_or_given_up(engine: Engine) {
     else {
         panic!("451 is retried: {out:?}");
     };
-    let out = sealwatch_digest::send_digest(store, &mailer, &cfg, tempfail, week(), "w", next_attempt_at)
-        .await
-        .expect("send");
-    assert!(matches!(out, SendOutcome::Failed { attempts: 2, .. }), "{out:?}");
+    let out =
+        sealwatch_digest::send_digest(store, &mailer, &cfg, tempfail, week(), "w", next_attempt_at)
+            .await
+            .expect("send");
+    assert!(
+        matches!(out, SendOutcome::Failed { attempts: 2, .. }),
+        "{out:?}"
+    );
     // Failed digests are not due again.
     assert!(
         sealwatch_digest::due_digests(store, t0)
@@ -486,7 +495,11 @@ async fn starttls_and_implicit_tls_with_the_test_ca() {
     let got = delivered(&to);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1["tls_mode"], "starttls");
-    assert!(got[0].1["tls"].as_str().is_some_and(|v| v.starts_with("TLS")));
+    assert!(
+        got[0].1["tls"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("TLS"))
+    );
     assert_eq!(got[0].1["auth_user"], "digest");
 
     let port: u16 = servers::var("SEALWATCH_TEST_SMTPS_PORT")
@@ -507,7 +520,9 @@ async fn tls_without_the_ca_and_wrong_credentials_are_refused() {
     no_ca.ca_pem = None;
     let mailer = Mailer::new(&no_ca, &sender()).expect("mailer");
     let to = rcpt("untrusted");
-    let err = send_one(&mailer, &to).await.expect_err("untrusted certificate");
+    let err = send_one(&mailer, &to)
+        .await
+        .expect_err("untrusted certificate");
     assert!(!err.message.is_empty());
     assert!(delivered(&to).is_empty());
 

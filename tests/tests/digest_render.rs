@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sealwatch_digest::{
-    DigestData, DomainDigest, HealthSlot, Issue, IssueSeverity, IsoWeek, MxRow, SetupHints,
+    DigestData, DomainDigest, HealthSlot, IsoWeek, Issue, IssueSeverity, MxRow, SetupHints,
     SourceRow, TlsSection, WeekNumbers,
 };
 
@@ -166,7 +166,11 @@ fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<Vec<[u8; 3]>>) {
                 3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
                 4 => {
                     let p = i16::from(a) + i16::from(b) - i16::from(c);
-                    let (pa, pb, pc) = ((p - i16::from(a)).abs(), (p - i16::from(b)).abs(), (p - i16::from(c)).abs());
+                    let (pa, pb, pc) = (
+                        (p - i16::from(a)).abs(),
+                        (p - i16::from(b)).abs(),
+                        (p - i16::from(c)).abs(),
+                    );
                     if pa <= pb && pa <= pc {
                         a
                     } else if pb <= pc {
@@ -233,21 +237,33 @@ fn the_html_digest_renders_in_headless_chromium() {
         .filter(|(_, r)| r.iter().any(dark))
         .map(|(y, _)| y)
         .collect();
-    let total_dark: usize = rows.iter().map(|r| r.iter().filter(|p| dark(p)).count()).sum();
-    assert!(total_dark > 5_000, "almost nothing drawn: {total_dark} dark pixels");
+    let total_dark: usize = rows
+        .iter()
+        .map(|r| r.iter().filter(|p| dark(p)).count())
+        .sum();
+    assert!(
+        total_dark > 5_000,
+        "almost nothing drawn: {total_dark} dark pixels"
+    );
     let bands = 8;
     let band_h = HEIGHT as usize / bands;
     let inked = (0..bands)
         .filter(|b| dark_rows.iter().any(|y| y / band_h == *b))
         .count();
-    assert!(inked >= 5, "text in only {inked} of {bands} bands of the page");
+    assert!(
+        inked >= 5,
+        "text in only {inked} of {bands} bands of the page"
+    );
     // The critical issue's red border is drawn.
     let red = rows
         .iter()
         .flatten()
         .filter(|p| p[0] > 200 && p[1] < 60 && p[2] < 60)
         .count();
-    assert!(red > 100, "the urgent issue is marked in red ({red} red pixels)");
+    assert!(
+        red > 100,
+        "the urgent issue is marked in red ({red} red pixels)"
+    );
 
     let dom = Command::new(&browser)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])

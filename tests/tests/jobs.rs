@@ -68,6 +68,7 @@ fn options(name: &str, concurrency: usize) -> RunOptions {
         shutdown_timeout: Duration::from_secs(30),
         retry_after: Duration::from_secs(1),
         idle_poll: Duration::from_millis(500),
+        leadership: sealwatch_jobs::Leadership::always(),
     }
 }
 
@@ -279,6 +280,42 @@ async fn shutdown_lets_in_flight_jobs_finish(engine: db::Engine) {
     );
     let counts = queue.counts().await.expect("counts");
     assert_eq!(counts.done, 1, "{counts:?}");
+}
+
+/// Two processes campaign for the scheduler: one leads; when it stops, the other takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_scheduler_leads_on_postgres_and_another_takes_over() {
+    use sealwatch_jobs::Leadership;
+    let db = db::TestDb::new(db::Engine::Postgres, "jobs_leader").await;
+    let other = second_connection(&db.url).await;
+    let (stop_a, rx_a) = tokio::sync::watch::channel(false);
+    let (stop_b, rx_b) = tokio::sync::watch::channel(false);
+    let retry = Duration::from_millis(200);
+    let a = Leadership::campaign(db.store.connection(), retry, rx_a);
+    let b = Leadership::campaign(other.connection(), retry, rx_b);
+    wait_until("a leader", || a.is_leader() || b.is_leader()).await;
+    // Stays exactly one for a while.
+    for _ in 0..10 {
+        assert!(a.is_leader() ^ b.is_leader(), "exactly one leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (leader_stop, leader, follower) = if a.is_leader() {
+        (stop_a, a, b)
+    } else {
+        (stop_b, b, a)
+    };
+    let _ = leader_stop.send(true);
+    wait_until("the other process to take over", || follower.is_leader()).await;
+    assert!(!leader.is_leader());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_the_only_process_always_leads() {
+    let db = db::TestDb::new(db::Engine::Sqlite, "jobs_leader_sqlite").await;
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let l =
+        sealwatch_jobs::Leadership::campaign(db.store.connection(), Duration::from_millis(100), rx);
+    assert!(l.is_leader());
 }
 
 on_both_engines!(

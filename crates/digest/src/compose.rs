@@ -305,7 +305,9 @@ fn mode_text(mode: Option<&str>, no_policy: bool) -> String {
         Some("enforce") => {
             "enforce: senders must use encryption with a valid certificate, or not deliver".into()
         }
-        Some("testing") => "testing: senders report problems but still deliver without encryption".into(),
+        Some("testing") => {
+            "testing: senders report problems but still deliver without encryption".into()
+        }
         Some("none") => "none: the MTA-STS policy is switched off".into(),
         Some(other) => format!("\"{}\" as reported", clean(other)),
         None if no_policy => {
@@ -684,7 +686,7 @@ fn domain_view(d: &DomainDigest, data: &DigestData, tenant_has_data: bool) -> Do
                 clean(&h.grade),
                 h.checked_on
             ),
-            h.problems.iter().map(|p| clean(p)).collect(),
+            h.problems.iter().map(|p| defang_prose(p)).collect(),
         ),
         None => (
             "No health check of this domain's DNS records has run yet.".to_owned(),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Duration;
 use sealwatch_analytics::{self as analytics, Day, Rollup, day_of};
-use sealwatch_store::{AnomalyFilter, DigestTenant, DomainData, Store};
+use sealwatch_store::{DigestTenant, DomainData, Store};
 
 use crate::data::{
     DigestData, DomainDigest, HealthSlot, Issue, IssueSeverity, MxRow, SetupHints, SourceRow,
@@ -49,12 +49,7 @@ pub async fn gather_tenant(
     let anomalies = if tenant.domains.is_empty() {
         Vec::new()
     } else {
-        store
-            .list_anomalies(&AnomalyFilter {
-                tenant_id: Some(tenant.id),
-                ..Default::default()
-            })
-            .await?
+        store.digest_anomalies(tenant.id).await?
     };
     let health = store
         .latest_health_checks(tenant.id, week.end() + Duration::days(7))
@@ -67,7 +62,6 @@ pub async fn gather_tenant(
         d.issues = anomalies
             .iter()
             .filter(|a| a.domain_id == *domain_id)
-            .filter(|a| matches!(a.status.as_str(), "open" | "acknowledged"))
             .filter(|a| a.first_seen_day <= last)
             .map(|a| {
                 let e = |k: &str| {
@@ -213,7 +207,11 @@ fn input_of(domain: &str, data: &DomainData) -> analytics::DomainInput {
     }
 }
 
-fn sources_in(rollup: &Rollup, from: Day, to: Day) -> BTreeMap<String, analytics::rollup::DmarcCounts> {
+fn sources_in(
+    rollup: &Rollup,
+    from: Day,
+    to: Day,
+) -> BTreeMap<String, analytics::rollup::DmarcCounts> {
     let mut out: BTreeMap<String, analytics::rollup::DmarcCounts> = BTreeMap::new();
     for (_, day) in rollup.dmarc.range(from..=to) {
         for (ip, c) in &day.by_source_ip {
@@ -309,11 +307,13 @@ fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDig
     }
 }
 
-fn tls_section(input: &analytics::DomainInput, rollup: &Rollup, first: Day, last: Day) -> TlsSection {
-    let (lo, hi) = (
-        analytics::day_start(first),
-        analytics::day_start(last + 1),
-    );
+fn tls_section(
+    input: &analytics::DomainInput,
+    rollup: &Rollup,
+    first: Day,
+    last: Day,
+) -> TlsSection {
+    let (lo, hi) = (analytics::day_start(first), analytics::day_start(last + 1));
     let in_week: Vec<&analytics::TlsPolicyRow> = input
         .tls
         .iter()

@@ -53,17 +53,15 @@ mod service;
 mod week;
 
 pub use compose::{
-    Composed, MAX_FIELD_CHARS, MAX_PROSE_CHARS, Verdict, clean, clean_prose, compose, count, defang,
-    defang_prose, explain_result_type, percent, subject,
+    Composed, MAX_FIELD_CHARS, MAX_PROSE_CHARS, Verdict, clean, clean_prose, compose, count,
+    defang, defang_prose, explain_result_type, percent, subject,
 };
 pub use data::{
     DigestData, DomainDigest, HealthSlot, Issue, IssueSeverity, MxRow, SetupHints, SourceRow,
     TlsSection, WeekNumbers,
 };
 pub use gather::{HISTORY_WEEKS, gather, gather_tenant};
-pub use mailer::{
-    Mailer, Outgoing, SendError, Sender, SmtpSettings, SmtpTls, parse_recipient,
-};
+pub use mailer::{Mailer, Outgoing, SendError, Sender, SmtpSettings, SmtpTls, parse_recipient};
 pub use schedule::Schedule;
 pub use service::{
     BuildOutcome, DigestConfig, RunSummary, SendOutcome, build_digest, deliver, deliver_all,

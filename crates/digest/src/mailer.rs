@@ -127,8 +127,7 @@ pub fn parse_recipient(s: &str) -> Result<String, DigestError> {
 
 fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Clone)]
@@ -181,8 +180,8 @@ impl Mailer {
         let tls_params = || -> Result<TlsParameters, DigestError> {
             let mut b = TlsParameters::builder(tls_name.clone());
             if let Some(pem) = &smtp.ca_pem {
-                let cert = Certificate::from_pem(pem)
-                    .map_err(|e| config(format!("smtp ca_file: {e}")))?;
+                let cert =
+                    Certificate::from_pem(pem).map_err(|e| config(format!("smtp ca_file: {e}")))?;
                 b = b.add_root_certificate(cert);
             }
             b.build_rustls()
@@ -247,7 +246,9 @@ impl Mailer {
             b = b.to(to);
         }
         if let Some(u) = m.unsubscribe_url {
-            b = b.header(ListUnsubscribe(u.to_owned())).header(ListUnsubscribePost);
+            b = b
+                .header(ListUnsubscribe(u.to_owned()))
+                .header(ListUnsubscribePost);
         }
         b.multipart(MultiPart::alternative_plain_html(
             m.text.to_owned(),

@@ -122,9 +122,15 @@ mod tests {
     #[test]
     fn time_zones_shift_the_instant() {
         let tokyo = Schedule::new(2, 8, "Asia/Tokyo").expect("valid");
-        assert_eq!(tokyo.send_time(week("2026-W48")), utc("2026-11-30T23:00:00Z"));
+        assert_eq!(
+            tokyo.send_time(week("2026-W48")),
+            utc("2026-11-30T23:00:00Z")
+        );
         // Monday 23:30 UTC is already Tuesday 08:30 in Tokyo.
-        assert_eq!(tokyo.due_week(utc("2026-11-30T23:30:00Z")), week("2026-W48"));
+        assert_eq!(
+            tokyo.due_week(utc("2026-11-30T23:30:00Z")),
+            week("2026-W48")
+        );
         let la = Schedule::new(1, 0, "America/Los_Angeles").expect("valid");
         // Monday 00:00 in Los Angeles (PST, UTC-8) is 08:00 UTC.
         assert_eq!(la.send_time(week("2026-W48")), utc("2026-11-30T08:00:00Z"));
@@ -133,16 +139,28 @@ mod tests {
         // A zone ahead of UTC on Monday while UTC is still Sunday.
         let auckland = Schedule::new(1, 6, "Pacific/Auckland").expect("valid");
         // Monday 30 Nov 06:00 NZDT (UTC+13) = Sunday 29 Nov 17:00 UTC.
-        assert_eq!(auckland.send_time(week("2026-W48")), utc("2026-11-29T17:00:00Z"));
-        assert_eq!(auckland.due_week(utc("2026-11-29T17:00:00Z")), week("2026-W48"));
+        assert_eq!(
+            auckland.send_time(week("2026-W48")),
+            utc("2026-11-29T17:00:00Z")
+        );
+        assert_eq!(
+            auckland.due_week(utc("2026-11-29T17:00:00Z")),
+            week("2026-W48")
+        );
     }
 
     #[test]
     fn daylight_saving_changes() {
         let berlin = Schedule::new(2, 8, "Europe/Berlin").expect("valid");
         // Summer time (UTC+2) until 25 October 2026, winter (UTC+1) after.
-        assert_eq!(berlin.send_time(week("2026-W41")), utc("2026-10-13T06:00:00Z"));
-        assert_eq!(berlin.send_time(week("2026-W44")), utc("2026-11-03T07:00:00Z"));
+        assert_eq!(
+            berlin.send_time(week("2026-W41")),
+            utc("2026-10-13T06:00:00Z")
+        );
+        assert_eq!(
+            berlin.send_time(week("2026-W44")),
+            utc("2026-11-03T07:00:00Z")
+        );
         // Sunday 29 March 2026 02:00 does not exist in Berlin: moved to 03:00 CEST.
         let gap = Schedule::new(7, 2, "Europe/Berlin").expect("valid");
         assert_eq!(gap.send_time(week("2026-W12")), utc("2026-03-29T01:00:00Z"));

@@ -65,7 +65,9 @@ pub enum SendOutcome {
         until: Option<DateTime<Utc>>,
     },
     /// A previous attempt failed; the next one is not due yet.
-    NotDue { next_attempt_at: Option<DateTime<Utc>> },
+    NotDue {
+        next_attempt_at: Option<DateTime<Utc>>,
+    },
     /// Not built yet (call [`build_digest`] first).
     NotBuilt,
     /// This attempt failed; it will be retried at `next_attempt_at`.
@@ -89,7 +91,9 @@ pub async fn build_digest(
 ) -> Result<BuildOutcome, DigestError> {
     let span = info_span!("digest_build", tenant_id, week = %week);
     async move {
-        let row = store.digest_ensure(tenant_id, &week.to_string(), now).await?;
+        let row = store
+            .digest_ensure(tenant_id, &week.to_string(), now)
+            .await?;
         if row.status != DigestStatus::Pending {
             return Ok(BuildOutcome::AlreadyBuilt(row.status));
         }
@@ -206,7 +210,10 @@ async fn send_inner(
         .await?
         .ok_or_else(|| DigestError::Config(format!("digest {tenant_id}/{week} vanished")))?;
     let message_id = row.message_id.clone().unwrap_or_default();
-    let lease = config.lease.to_std().unwrap_or(std::time::Duration::from_secs(300));
+    let lease = config
+        .lease
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(300));
     let result = if row.recipients.is_empty() {
         Err(crate::mailer::SendError {
             permanent: true,

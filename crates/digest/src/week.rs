@@ -23,8 +23,7 @@ impl IsoWeek {
         let t = s.trim();
         let (y, w) = t.split_once(['W', 'w']).ok_or_else(bad)?;
         let y = y.strip_suffix('-').ok_or_else(bad)?;
-        if y.len() != 4 || w.len() != 2 || !y.bytes().chain(w.bytes()).all(|b| b.is_ascii_digit())
-        {
+        if y.len() != 4 || w.len() != 2 || !y.bytes().chain(w.bytes()).all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
         let year: i32 = y.parse().map_err(|_| bad())?;
@@ -127,8 +126,19 @@ mod tests {
     #[test]
     fn rejects_weeks_that_do_not_exist_or_are_malformed() {
         for bad in [
-            "", "2026", "2026-W", "2026-W0", "2026-W00", "2026-W54", "2025-W53", "26-W10",
-            "2026W10", "2026-W1x", "2026-W+1", "+026-W10", "2026-W100",
+            "",
+            "2026",
+            "2026-W",
+            "2026-W0",
+            "2026-W00",
+            "2026-W54",
+            "2025-W53",
+            "26-W10",
+            "2026W10",
+            "2026-W1x",
+            "2026-W+1",
+            "+026-W10",
+            "2026-W100",
         ] {
             assert!(IsoWeek::parse(bad).is_err(), "{bad:?} must be rejected");
         }
@@ -145,7 +155,13 @@ mod tests {
         let w = IsoWeek::parse("2026-W53").expect("valid");
         assert_eq!(w.next().to_string(), "2027-W01");
         assert_eq!(w.next().prev(), w);
-        assert_eq!(IsoWeek::parse("2025-W01").expect("valid").prev().to_string(), "2024-W52");
+        assert_eq!(
+            IsoWeek::parse("2025-W01")
+                .expect("valid")
+                .prev()
+                .to_string(),
+            "2024-W52"
+        );
         assert_eq!(w.end() - w.start(), chrono::Duration::days(7));
     }
 }

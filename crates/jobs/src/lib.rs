@@ -18,6 +18,7 @@
 //! **Architecture invariants.** No domain logic: this crate never parses, polls, analyses
 //! or renders; it knows job names and ids. It depends on sea-orm only to borrow the pool.
 
+mod leader;
 mod queue;
 mod worker;
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use leader::{Leadership, SCHEDULER_LOCK_KEY};
 pub use queue::{Lane, POLL_QUEUE, Pushed, Queue, QueueCounts, WORK_QUEUE};
 pub use worker::{RunOptions, run};
 
@@ -42,6 +44,8 @@ pub enum Job {
     SendDigest { tenant_id: i64, week: String },
     /// Run the DNS / MTA-STS health check of one domain and store the result.
     CheckDomain { domain_id: i64 },
+    /// Purge raw messages, quarantined inputs, reports and finished jobs past retention.
+    Retention,
 }
 
 impl Job {
@@ -53,6 +57,7 @@ impl Job {
             Job::BuildDigest { .. } => "build-digest",
             Job::SendDigest { .. } => "send-digest",
             Job::CheckDomain { .. } => "check-domain",
+            Job::Retention => "retention",
         }
     }
 }

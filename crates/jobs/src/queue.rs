@@ -253,6 +253,38 @@ impl Queue {
         Ok(counts)
     }
 
+    /// Deletes finished jobs (done, killed, or failed for good) that finished before
+    /// `before`. Their idempotency keys are released with them, so keep them longer than
+    /// any key's period (a week is plenty: keys name their day, week or poll slot).
+    pub async fn purge_finished(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, QueueError> {
+        let finished = "(status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))";
+        let stmt = match self.work {
+            Backend::Sqlite(_) => Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                format!(
+                    "DELETE FROM Jobs WHERE job_type IN (?, ?) AND {finished} AND done_at IS NOT NULL AND done_at < ?"
+                ),
+                [POLL_QUEUE.into(), WORK_QUEUE.into(), before.timestamp().into()],
+            ),
+            Backend::Postgres(_) => Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                format!(
+                    "DELETE FROM apalis.jobs WHERE job_type IN ($1, $2) AND {finished} AND done_at IS NOT NULL AND done_at < $3"
+                ),
+                [POLL_QUEUE.into(), WORK_QUEUE.into(), before.into()],
+            ),
+        };
+        let res = self
+            .db
+            .execute_raw(stmt)
+            .await
+            .map_err(|e| QueueError::Db(e.to_string()))?;
+        Ok(res.rows_affected())
+    }
+
     /// The database connection the queue lives in.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db

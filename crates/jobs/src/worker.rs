@@ -29,6 +29,8 @@ pub struct RunOptions {
     /// How long in-flight jobs may take to finish after shutdown is requested; after it
     /// they are abandoned and the queue re-queues them once their heartbeat expires.
     pub shutdown_timeout: Duration,
+    /// Whether this process may plan at a tick (the scheduler leader election).
+    pub leadership: crate::Leadership,
     /// How often an idle worker looks for new jobs.
     pub idle_poll: Duration,
     /// Delay before a job that failed with [`JobError::Retry`] is attempted again.
@@ -37,6 +39,7 @@ pub struct RunOptions {
 
 #[derive(Clone)]
 struct Ctx {
+    leadership: crate::Leadership,
     runner: Arc<dyn Runner>,
     queue: Queue,
     retry_after: Duration,
@@ -72,6 +75,10 @@ async fn handle_job(job: Job, ctx: Data<Ctx>) -> Result<(), BoxDynError> {
 }
 
 async fn handle_tick(tick: Tick, ctx: Data<Ctx>) -> Result<(), BoxDynError> {
+    if !ctx.leadership.is_leader() {
+        tracing::trace!("scheduler tick skipped: another process is the active scheduler");
+        return Ok(());
+    }
     let secs = i64::try_from(tick.get_timestamp()).unwrap_or(i64::MAX);
     let now = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_else(chrono::Utc::now);
     let span = tracing::info_span!("scheduler", tick = %now.format("%Y-%m-%dT%H:%M:%SZ"));
@@ -115,6 +122,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let ctx = Ctx {
+        leadership: options.leadership.clone(),
         runner,
         queue: queue.clone(),
         retry_after: options.retry_after,

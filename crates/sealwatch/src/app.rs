@@ -31,6 +31,14 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
             Command::Import(args) => import(&config, args).await,
             Command::Poll(args) => poll(&config, args).await,
             Command::Serve(args) => crate::serve_cmd::serve(&config, args).await,
+            Command::Export(args) => {
+                let store = open(&config).await?;
+                crate::lifecycle_cmd::export(&store, args).await
+            }
+            Command::Purge(args) => {
+                let store = open(&config).await?;
+                crate::lifecycle_cmd::purge(&store, &config, args).await
+            }
             Command::Tenant(cmd) => tenant(&config, cmd).await,
             Command::Mailbox(cmd) => mailbox(&config, cmd).await,
             Command::Admin(cmd) => {

@@ -69,6 +69,10 @@ pub enum Command {
     Admin(AdminCommand),
     /// Check a domain's MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI and blocklist status.
     Check(CheckArgs),
+    /// Export a tenant's reports as JSON lines or CSV.
+    Export(ExportArgs),
+    /// Purge data past its retention now (the service does this daily).
+    Purge(PurgeArgs),
     /// Health checks of the stored domains: run and store them, list past runs.
     #[command(subcommand)]
     Health(HealthCommand),
@@ -171,6 +175,49 @@ impl Default for CheckerArgs {
             dns_timeout: 5.0,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per report and line.
+    Jsonl,
+    /// One row per DMARC record or TLS policy failure detail.
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportKind {
+    All,
+    Dmarc,
+    Tls,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Tenant name.
+    #[arg(long)]
+    pub tenant: String,
+    /// First day (UTC), YYYY-MM-DD.
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// Last day (UTC, inclusive), YYYY-MM-DD.
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Which reports (CSV needs dmarc or tls).
+    #[arg(long, value_enum, default_value_t = ExportKind::All)]
+    pub kind: ExportKind,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Judge ages as of this time (RFC 3339) instead of now.
+    #[arg(long)]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Args)]

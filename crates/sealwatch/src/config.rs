@@ -21,6 +21,28 @@ pub struct Config {
     pub digest: DigestSettings,
     pub smtp: SmtpSettings,
     pub jobs: JobSettings,
+    pub retention: RetentionSettings,
+}
+
+/// How long data is kept (a daily job purges the rest).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days raw message bytes and quarantined inputs are kept.
+    pub raw_days: u32,
+    /// Days parsed reports are kept (by the end of the period they cover).
+    pub reports_days: u32,
+    /// Days finished jobs are kept in the queue.
+    pub jobs_days: u32,
+}
+
+impl RetentionSettings {
+    pub fn store(&self) -> sealwatch_store::Retention {
+        sealwatch_store::Retention {
+            raw_days: self.raw_days.max(1),
+            reports_days: self.reports_days.max(1),
+        }
+    }
 }
 
 /// The job queue and its workers (`serve --role worker|poller|scheduler`).
@@ -191,6 +213,11 @@ impl Default for Config {
                 unsubscribe_url: "https://sealwatch.invalid/unsubscribe".to_owned(),
                 max_attempts: 8,
                 retry_backoff_secs: 60,
+            },
+            retention: RetentionSettings {
+                raw_days: 90,
+                reports_days: 400,
+                jobs_days: 7,
             },
             jobs: JobSettings {
                 concurrency: 4,

@@ -9,8 +9,7 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use sealwatch_digest::{
-    DigestConfig, IsoWeek, Mailer, Schedule, Sender, SendOutcome, SetupHints, SmtpSettings,
-    SmtpTls,
+    DigestConfig, IsoWeek, Mailer, Schedule, SendOutcome, Sender, SetupHints, SmtpSettings, SmtpTls,
 };
 use sealwatch_model::DomainName;
 use sealwatch_store::{DbConfig, DigestTenant, Store};
@@ -337,8 +336,8 @@ async fn run_pass(store: &Store, config: &Config, args: RunArgs) -> anyhow::Resu
     let pool = u32::try_from(args.concurrency.clamp(1, 64)).unwrap_or(16);
     let mailer = mailer(config, pool)?;
     let dc = digest_config(config, Some(&mailer));
-    let s = sealwatch_digest::run_due(store, &mailer, &dc, &worker_id(), now, args.concurrency)
-        .await?;
+    let s =
+        sealwatch_digest::run_due(store, &mailer, &dc, &worker_id(), now, args.concurrency).await?;
     println!(
         "sent {}, already sent {}, retrying {}, failed {}, skipped {}, errors {}",
         s.sent, s.already_sent, s.retrying, s.failed, s.skipped, s.errors
@@ -386,7 +385,8 @@ pub async fn bench(config: &Config, args: &BenchDigestArgs) -> anyhow::Result<Ex
             smtp.host
         );
     }
-    let path = std::env::temp_dir().join(format!("sealwatch-bench-digest-{}.db", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("sealwatch-bench-digest-{}.db", std::process::id()));
     let url = args
         .database
         .clone()
@@ -441,16 +441,9 @@ pub async fn bench(config: &Config, args: &BenchDigestArgs) -> anyhow::Result<Ex
     let now = Schedule::default_utc().send_time(week) + chrono::Duration::minutes(1);
     let started = Instant::now();
     let due = sealwatch_digest::due_digests(&store, now).await?;
-    let s = sealwatch_digest::deliver_all(
-        &store,
-        &mailer,
-        &dc,
-        &due,
-        "bench",
-        now,
-        args.concurrency,
-    )
-    .await?;
+    let s =
+        sealwatch_digest::deliver_all(&store, &mailer, &dc, &due, "bench", now, args.concurrency)
+            .await?;
     let secs = started.elapsed().as_secs_f64();
     if args.database.is_none() {
         for suffix in ["", "-wal", "-shm"] {
@@ -459,7 +452,13 @@ pub async fn bench(config: &Config, args: &BenchDigestArgs) -> anyhow::Result<Ex
     }
     println!(
         "bench-digest: {} tenants ({} with two weeks of reports), relay {}:{} ({:?}), concurrency {}, {} SMTP connections",
-        args.tenants, with_data, smtp.host, smtp.port, smtp.tls, args.concurrency, args.smtp_connections
+        args.tenants,
+        with_data,
+        smtp.host,
+        smtp.port,
+        smtp.tls,
+        args.concurrency,
+        args.smtp_connections
     );
     println!("setup (tenants, reports): {setup_secs:.1}s");
     println!(

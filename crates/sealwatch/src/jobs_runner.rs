@@ -193,7 +193,10 @@ impl SealwatchRunner {
         use sealwatch_digest::SendOutcome;
         let week = sealwatch_digest::IsoWeek::parse(week)
             .map_err(|e| JobError::Fatal(format!("bad week {week:?}: {e}")))?;
-        let mailer = self.mailer.as_ref().map_err(|e| JobError::Retry(e.clone()))?;
+        let mailer = self
+            .mailer
+            .as_ref()
+            .map_err(|e| JobError::Retry(e.clone()))?;
         let outcome = sealwatch_digest::deliver(
             &self.store,
             mailer,
@@ -209,7 +212,10 @@ impl SealwatchRunner {
             other => retry(other),
         })?;
         match &outcome {
-            SendOutcome::Sent { message_id, attempts } => {
+            SendOutcome::Sent {
+                message_id,
+                attempts,
+            } => {
                 info!(tenant_id, week = %week, %message_id, attempts, "digest sent");
             }
             SendOutcome::Retrying {
@@ -222,7 +228,9 @@ impl SealwatchRunner {
             SendOutcome::Failed { error, attempts } => {
                 warn!(tenant_id, week = %week, %error, attempts, "digest send gave up");
             }
-            other => info!(tenant_id, week = %week, outcome = ?other, "digest not sent by this job"),
+            other => {
+                info!(tenant_id, week = %week, outcome = ?other, "digest not sent by this job")
+            }
         }
         Ok(())
     }
@@ -262,6 +270,39 @@ impl SealwatchRunner {
             ));
         }
         Ok(())
+    }
+
+    async fn retention(&self) -> Result<(), JobError> {
+        let now = Utc::now();
+        let purged = self
+            .store
+            .purge_expired(self.config.retention.store(), now)
+            .await
+            .map_err(store_err)?;
+        let jobs = self
+            .queue
+            .purge_finished(
+                now - chrono::Duration::days(i64::from(self.config.retention.jobs_days.max(1))),
+            )
+            .await
+            .map_err(retry)?;
+        info!(
+            raw_messages = purged.raw_messages,
+            dmarc_reports = purged.dmarc_reports,
+            tls_reports = purged.tls_reports,
+            failure_reports = purged.failure_reports,
+            finished_jobs = jobs,
+            "retention purge done"
+        );
+        Ok(())
+    }
+
+    /// The daily retention purge.
+    fn plan_retention(&self, now: DateTime<Utc>, out: &mut Vec<Planned>) {
+        let day = now.date_naive().to_string();
+        if self.first_time("retention", &day) {
+            out.push(Planned::keyed(Job::Retention, format!("retention:{day}")));
+        }
     }
 
     /// Polls of every enabled mailbox, one per poll interval.
@@ -314,6 +355,7 @@ impl Runner for SealwatchRunner {
             Job::BuildDigest { tenant_id, week } | Job::SendDigest { tenant_id, week } => {
                 self.deliver_digest(tenant_id, &week).await
             }
+            Job::Retention => self.retention().await,
             Job::CheckDomain { .. } => Err(JobError::Fatal(format!(
                 "{} is not handled by this build",
                 job.name()
@@ -326,6 +368,7 @@ impl Runner for SealwatchRunner {
         self.plan_polls(now, &mut out).await?;
         self.plan_nightly(now, &mut out).await?;
         self.plan_digests(now, &mut out).await?;
+        self.plan_retention(now, &mut out);
         Ok(out)
     }
 }

@@ -13,6 +13,7 @@ mod config;
 mod digest_cmd;
 mod health_job;
 mod jobs_runner;
+mod lifecycle_cmd;
 mod parse_cmd;
 mod serve_cmd;
 mod simulate_cmd;

@@ -166,6 +166,15 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode>
             shutdown_timeout: Duration::from_secs(j.shutdown_timeout_secs),
             idle_poll: Duration::from_millis(j.idle_poll_ms.max(50)),
             retry_after: Duration::from_secs(j.retry_after_secs),
+            leadership: if roles.scheduler {
+                sealwatch_jobs::Leadership::campaign(
+                    store.connection(),
+                    Duration::from_secs(5),
+                    stop_rx.clone(),
+                )
+            } else {
+                sealwatch_jobs::Leadership::always()
+            },
         };
         let mut rx = stop_rx.clone();
         Some(tokio::spawn(sealwatch_jobs::run(

@@ -154,7 +154,10 @@ async fn digests_of_simulated_weeks(engine: Engine) {
 
     // A healthy week is short and says so.
     let healthy = preview(&run, &run.domains[2], "text");
-    assert!(subject(&healthy).ends_with(&format!("{WEEK}: All clear")), "{healthy}");
+    assert!(
+        subject(&healthy).ends_with(&format!("{WEEK}: All clear")),
+        "{healthy}"
+    );
     assert!(healthy.contains("Good news: nothing needs doing this week."));
     assert!(healthy.contains("Nothing needs attention this week."));
     assert!(!healthy.contains("What to do:"));
@@ -209,7 +212,10 @@ fn preview_rejects_unknown_weeks_and_domains() {
     let config = dir.join("sealwatch.toml");
     std::fs::write(
         &config,
-        format!("[database]\nurl = \"sqlite://{}\"\n", dir.join("db.sqlite").display()),
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n",
+            dir.join("db.sqlite").display()
+        ),
     )
     .expect("config");
     let run = |args: &[&str]| {
@@ -220,9 +226,23 @@ fn preview_rejects_unknown_weeks_and_domains() {
             .output()
             .expect("run")
     };
-    let bad_week = run(&["digest", "preview", "--domain", "example.com", "--week", "2026-W54"]);
+    let bad_week = run(&[
+        "digest",
+        "preview",
+        "--domain",
+        "example.com",
+        "--week",
+        "2026-W54",
+    ]);
     assert!(!bad_week.status.success());
-    let bad_domain = run(&["digest", "preview", "--domain", "nobody.example", "--week", "2026-W48"]);
+    let bad_domain = run(&[
+        "digest",
+        "preview",
+        "--domain",
+        "nobody.example",
+        "--week",
+        "2026-W48",
+    ]);
     assert!(!bad_domain.status.success());
     assert!(String::from_utf8_lossy(&bad_domain.stderr).contains("no tenant owns"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -271,11 +291,28 @@ async fn digest_send_is_idempotent_from_the_cli() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     ok(&["tenant", "add", "acme", "--domain", "acme.example"]);
-    let bad = run(&["digest", "settings", "--tenant", "acme", "--recipient", "not an address"]);
+    let bad = run(&[
+        "digest",
+        "settings",
+        "--tenant",
+        "acme",
+        "--recipient",
+        "not an address",
+    ]);
     assert!(!bad.status.success());
     let set = ok(&[
-        "digest", "settings", "--tenant", "acme", "--recipient", &rcpt, "--weekday", "3",
-        "--hour", "9", "--timezone", "Europe/Berlin",
+        "digest",
+        "settings",
+        "--tenant",
+        "acme",
+        "--recipient",
+        &rcpt,
+        "--weekday",
+        "3",
+        "--hour",
+        "9",
+        "--timezone",
+        "Europe/Berlin",
     ]);
     assert!(set.contains("weekday 3 at 09:00 Europe/Berlin"), "{set}");
     let first = ok(&["digest", "send", "--tenant", "acme", "--week", WEEK]);
@@ -294,6 +331,9 @@ async fn digest_send_is_idempotent_from_the_cli() {
     let eml = std::fs::read_to_string(&emls[0]).expect("eml");
     assert!(eml.contains("No reports yet"), "the no-data digest: {eml}");
     let status = ok(&["digest", "status", "--week", WEEK]);
-    assert!(status.contains("sent") && status.contains("attempts 1"), "{status}");
+    assert!(
+        status.contains("sent") && status.contains("attempts 1"),
+        "{status}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -91,7 +91,10 @@ fn stop(child: Child) -> (std::process::ExitStatus, String) {
         .expect("kill");
     assert!(killed.success());
     let out = child.wait_with_output().expect("serve exits");
-    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Messages the sink stored for one recipient.
@@ -127,7 +130,10 @@ async fn a_second_serve_process_on_one_sqlite_file_is_refused() {
         .output()
         .expect("second serve");
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "the second process must not start");
+    assert!(
+        !second.status.success(),
+        "the second process must not start"
+    );
     assert!(
         stderr.contains("another sealwatch serve process is already using the SQLite database"),
         "{stderr}"
@@ -138,7 +144,14 @@ async fn a_second_serve_process_on_one_sqlite_file_is_refused() {
     // Once the first has stopped, a new one may start.
     let again = spawn_serve(
         &config,
-        &["--bind", "127.0.0.1:0", "--role", "api", "--log-format", "json"],
+        &[
+            "--bind",
+            "127.0.0.1:0",
+            "--role",
+            "api",
+            "--log-format",
+            "json",
+        ],
     );
     std::thread::sleep(Duration::from_secs(2));
     let (status, err) = stop(again);
@@ -151,7 +164,11 @@ async fn two_schedulers_and_workers_on_postgres_send_each_weekly_digest_once() {
     let db = TestDb::new(Engine::Postgres, "serve_digest").await;
     let dir = workdir("digest");
     let config = write_config(&dir.0, &db.url);
-    let tag = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
     let mut recipients = Vec::new();
     for i in 0..3 {
         let tenant = format!("serve-tenant-{i}");
@@ -160,7 +177,14 @@ async fn two_schedulers_and_workers_on_postgres_send_each_weekly_digest_once() {
         let rcpt = format!("owner{i}-{tag}@tenant.example");
         sealwatch(
             &config,
-            &["digest", "settings", "--tenant", &tenant, "--recipient", &rcpt],
+            &[
+                "digest",
+                "settings",
+                "--tenant",
+                &tenant,
+                "--recipient",
+                &rcpt,
+            ],
         );
         recipients.push(rcpt);
     }

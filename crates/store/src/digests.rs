@@ -23,7 +23,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use crate::entities::{digest, health_check, tenant, tenant_domain};
+use crate::entities::{anomaly, digest, health_check, tenant, tenant_domain};
 use crate::{Result, Store, StoreError};
 
 /// Where a digest is in its life.
@@ -100,6 +100,21 @@ pub struct HealthCheckRow {
     /// The full report as JSON.
     pub report: String,
     pub checked_at: DateTime<Utc>,
+}
+
+/// An anomaly a digest may show (open or acknowledged; never dismissed or resolved).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestAnomaly {
+    pub domain_id: i64,
+    pub kind: String,
+    pub severity: String,
+    /// `open` or `acknowledged`.
+    pub status: String,
+    pub first_seen_day: i32,
+    pub last_seen_day: i32,
+    pub summary: String,
+    /// The plain-English explanation (JSON object).
+    pub explanation: serde_json::Value,
 }
 
 /// One `digests` row.
@@ -255,6 +270,31 @@ impl Store {
             return Err(StoreError::NotFound(format!("tenant {tenant_id}")));
         }
         Ok(())
+    }
+
+    /// A tenant's open and acknowledged anomalies, most severe first.
+    pub async fn digest_anomalies(&self, tenant_id: i64) -> Result<Vec<DigestAnomaly>> {
+        Ok(anomaly::Entity::find()
+            .filter(anomaly::Column::TenantId.eq(tenant_id))
+            .filter(anomaly::Column::Status.is_in(["open", "acknowledged"]))
+            .order_by_desc(anomaly::Column::SeverityRank)
+            .order_by_desc(anomaly::Column::LastSeenDay)
+            .order_by_asc(anomaly::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|a| DigestAnomaly {
+                explanation: serde_json::from_str(&a.explanation)
+                    .unwrap_or(serde_json::Value::Null),
+                domain_id: a.domain_id,
+                kind: a.kind,
+                severity: a.severity,
+                status: a.status,
+                first_seen_day: a.first_seen_day,
+                last_seen_day: a.last_seen_day,
+                summary: a.summary,
+            })
+            .collect())
     }
 
     /// The most recent health check of each of a tenant's domains, checked before `before`.

@@ -4,6 +4,7 @@
 //! and the DKIM selectors seen in a domain's DMARC reports, for the check to try.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
     TransactionTrait,
@@ -227,6 +228,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<HealthAnomalyOutcome> {
         let txn = self.db.begin().await?;
+        lock_anomaly(&txn, domain_id, &record.fingerprint).await?;
         let domain = tenant_domain::Entity::find_by_id(domain_id)
             .one(&txn)
             .await?
@@ -337,6 +339,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
         let txn = self.db.begin().await?;
+        lock_anomaly(&txn, domain_id, fingerprint).await?;
         let Some(a) = anomaly::Entity::find()
             .filter(anomaly::Column::DomainId.eq(domain_id))
             .filter(anomaly::Column::Fingerprint.eq(fingerprint))
@@ -382,4 +385,25 @@ impl Store {
             .map(HealthRun::from)
             .collect())
     }
+}
+
+/// Starts the transaction with a write to the anomaly row (matching or not): PostgreSQL
+/// locks the row, so concurrent updates of it queue instead of losing an occurrence; SQLite
+/// takes its write lock now, waiting (busy timeout) instead of failing later when a read
+/// snapshot would have to be upgraded after another writer committed.
+async fn lock_anomaly(
+    txn: &sea_orm::DatabaseTransaction,
+    domain_id: i64,
+    fingerprint: &str,
+) -> Result<()> {
+    anomaly::Entity::update_many()
+        .col_expr(
+            anomaly::Column::Occurrences,
+            Expr::col(anomaly::Column::Occurrences),
+        )
+        .filter(anomaly::Column::DomainId.eq(domain_id))
+        .filter(anomaly::Column::Fingerprint.eq(fingerprint))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

@@ -530,7 +530,8 @@ async fn write_aggregates(
     let hashes = existing_hashes(txn, &unstored, &claimed, Table::Dmarc).await?;
     settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
     out.stored += stored.len() as u64;
-    out.domains.extend(stored.iter().map(|(_, p)| p.item.domain_id));
+    out.domains
+        .extend(stored.iter().map(|(_, p)| p.item.domain_id));
     let mut records = Vec::new();
     for (report_id, p) in &stored {
         let Report::DmarcAggregate(r) = &p.item.report else {
@@ -717,7 +718,8 @@ async fn write_tls(
     let hashes = existing_hashes(txn, &unstored, &claimed, Table::Tls).await?;
     settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
     out.stored += stored.len() as u64;
-    out.domains.extend(stored.iter().map(|(_, p)| p.item.domain_id));
+    out.domains
+        .extend(stored.iter().map(|(_, p)| p.item.domain_id));
 
     // Policies of all stored reports in one go; their ids come back ordered by insertion,
     // which is the order of the policies within each report.
@@ -845,7 +847,8 @@ async fn write_failures(
     .await?;
     let (stored, unstored, _) = claim(pending, &inserted);
     out.stored += stored.len() as u64;
-    out.domains.extend(stored.iter().map(|(_, p)| p.item.domain_id));
+    out.domains
+        .extend(stored.iter().map(|(_, p)| p.item.domain_id));
     // A failure report describes one message: the same key is the same report.
     out.duplicates += unstored.len() as u64;
     Ok(())

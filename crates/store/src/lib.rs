@@ -21,6 +21,7 @@ mod health;
 mod ingest;
 mod leases;
 mod mailboxes;
+mod retention;
 mod tenants;
 mod tokens;
 
@@ -32,21 +33,24 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
 pub use admin::{
-    AnomalyRow, DmarcRecordRow, DmarcReportRow, DomainRow, MailboxPatch, MailboxRow, QuarantineRow,
-    QueueFilter, QueueKey, ReportFilter, ReportKey, ReviewRow, Scope, TenantPatch, TenantRow,
-    TlsFailureRow, TlsPolicyRow, TlsReportRow,
+    AnomalyRow, DigestSummary, DmarcRecordRow, DmarcReportRow, DomainRow, MailboxPatch, MailboxRow,
+    QuarantineRow, QueueFilter, QueueKey, ReportFilter, ReportKey, ReviewRow, Scope, TenantPatch,
+    TenantRow, TlsFailureRow, TlsPolicyRow, TlsReportRow,
 };
 pub use analysis::{
     AnalysisTarget, AnomalyChange, AnomalyFilter, AnomalyRecord, AppliedChanges, DmarcSourceRow,
     DomainData, ReportSeenRow, StoredAnomaly, TlsFailureDetailRow, TlsPolicySummaryRow,
 };
 pub use audit::{AuditEntry, AuditRecord};
-pub use digests::{BuiltDigest, DigestRow, DigestStatus, DigestTenant, HealthCheckRow};
+pub use digests::{
+    BuiltDigest, DigestAnomaly, DigestRow, DigestStatus, DigestTenant, HealthCheckRow,
+};
 pub use health::{
     HEALTH_CHECK_ACTOR, HealthAnomaly, HealthAnomalyAction, HealthAnomalyOutcome, HealthRun,
 };
 pub use ingest::{Counts, Item, MessageSource, NewMessage, ReportItem, WriteOutcome};
 pub use mailboxes::{AfterAction, Mailbox, NewMailbox, PollRecord, TlsMode};
+pub use retention::{Purged, Retention};
 pub use tenants::{RouteEntry, Tenant};
 pub use tokens::{ApiToken, NewToken, Role, TokenCredential};
 

@@ -4,6 +4,7 @@
 #![allow(unused_qualifications)]
 
 pub mod anomalies;
+pub mod digests;
 pub mod mailboxes;
 pub mod reports;
 pub mod system;
@@ -63,6 +64,8 @@ Lists are ordered deterministically and paged with an opaque `cursor`.",
         anomalies::list_anomalies,
         anomalies::get_anomaly,
         anomalies::review_anomaly,
+        digests::list_digests,
+        digests::preview_digest,
         system::list_quarantine,
         system::raw_quarantine,
         system::post_tlsrpt,
@@ -106,6 +109,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(anomalies::list_anomalies)
         .service(anomalies::get_anomaly)
         .service(anomalies::review_anomaly)
+        .service(digests::preview_digest)
+        .service(digests::list_digests)
         .service(system::list_quarantine)
         .service(system::raw_quarantine)
         .service(system::post_tlsrpt)
