@@ -640,7 +640,8 @@ impl Change {
 }
 
 /// What changed from `previous` to `current` (pure). Record sets that could not be looked up
-/// in either run are skipped: a failed lookup is not a vanished record.
+/// in either run are skipped: a failed lookup is not a vanished record, and a problem with a
+/// record that could not be read now is not a resolved one.
 pub fn diff(previous: &HealthReport, current: &HealthReport) -> Vec<Change> {
     let index = |r: &HealthReport| -> BTreeMap<(String, String), Observed> {
         r.records
@@ -711,8 +712,16 @@ pub fn diff(previous: &HealthReport, current: &HealthReport) -> Vec<Change> {
             });
         }
     }
+    // A problem about a record (or policy file) that could not be read this time is not
+    // resolved: nothing is known about it.
+    let unreadable = |subject: &str| {
+        current
+            .records
+            .iter()
+            .any(|r| r.name == subject && matches!(r.observed, Observed::Failed(_)))
+    };
     for (check, subject) in old_p.keys() {
-        if !new_p.contains_key(&(*check, subject.clone())) {
+        if !new_p.contains_key(&(*check, subject.clone())) && !unreadable(subject) {
             changes.push(Change::ProblemResolved {
                 check: *check,
                 subject: subject.clone(),
@@ -1057,6 +1066,49 @@ mod tests {
             .describe(),
             "score changed from 90 to 100"
         );
+    }
+
+    #[test]
+    fn a_problem_with_an_unreadable_record_is_not_resolved() {
+        let url = "https://mta-sts.x.test/.well-known/mta-sts.txt";
+        let mismatch = Finding::new(CheckId::MtaStsMxMismatch, Severity::Critical, url, "s", "e");
+        let cert = Finding::new(
+            CheckId::MtaStsCertificateInvalid,
+            Severity::Critical,
+            url,
+            "s",
+            "e",
+        );
+        let before = report(
+            vec![(url, "POLICY", found("mode: enforce"))],
+            vec![mismatch.clone()],
+        );
+        let after = report(
+            vec![(
+                url,
+                "POLICY",
+                Observed::Failed("certificate expired".into()),
+            )],
+            vec![cert],
+        );
+        let changes = diff(&before, &after);
+        assert!(
+            !changes
+                .iter()
+                .any(|c| matches!(c, Change::ProblemResolved { .. })),
+            "{changes:?}"
+        );
+        assert!(changes.contains(&Change::ProblemAppeared {
+            check: CheckId::MtaStsCertificateInvalid,
+            severity: Severity::Critical,
+            subject: url.into(),
+        }));
+        // once the policy reads again without the mismatch, it is resolved
+        let fixed = report(vec![(url, "POLICY", found("mode: enforce"))], vec![]);
+        assert!(diff(&before, &fixed).contains(&Change::ProblemResolved {
+            check: CheckId::MtaStsMxMismatch,
+            subject: url.into(),
+        }));
     }
 
     #[test]

@@ -145,6 +145,9 @@ pub struct PollerSettings {
     pub backoff_ms: u64,
     /// Extra PEM trust roots for IMAP TLS (a private CA).
     pub ca_file: Option<PathBuf>,
+    /// Seconds a poller holds a mailbox's lease; a poller that dies frees its mailboxes
+    /// after this. Keep it above the longest poll.
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +191,7 @@ impl Default for Config {
                 retries: 3,
                 backoff_ms: 1000,
                 ca_file: None,
+                lease_secs: 900,
             },
             analysis: AnalysisSettings {
                 window_days: 7,
@@ -327,5 +331,59 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact_url("sqlite://sealwatch.db"), "sqlite://sealwatch.db");
+    }
+}
+
+#[cfg(test)]
+mod reference {
+    use super::*;
+
+    fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&key, v, out);
+                }
+            }
+            other => out.push((prefix.to_owned(), other.to_string())),
+        }
+    }
+
+    /// Every configuration key, as `section.key` and its default.
+    pub fn all_keys() -> Vec<(String, String)> {
+        let v = serde_json::to_value(Config::default()).expect("config serialises");
+        let mut out = Vec::new();
+        leaves("", &v, &mut out);
+        out
+    }
+
+    /// The operations guide documents every key under its environment name.
+    #[test]
+    fn operations_guide_lists_every_configuration_key() {
+        let guide = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/operations.md"
+        ))
+        .expect("docs/operations.md");
+        let missing: Vec<String> = all_keys()
+            .into_iter()
+            .map(|(k, _)| format!("SEALWATCH_{}", k.to_uppercase().replace('.', "__")))
+            .filter(|env| !guide.contains(&format!("`{env}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/operations.md lacks: {missing:?}");
+    }
+
+    #[test]
+    #[ignore = "prints the configuration reference table; run with --ignored --nocapture"]
+    fn print_reference() {
+        for (k, d) in all_keys() {
+            let env = format!("SEALWATCH_{}", k.to_uppercase().replace('.', "__"));
+            println!("| `{k}` | `{env}` | `{d}` |");
+        }
     }
 }

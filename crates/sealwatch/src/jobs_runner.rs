@@ -16,9 +16,6 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 
-/// How long a poll may hold a mailbox before another process may take it over.
-const POLL_LEASE: Duration = Duration::from_secs(15 * 60);
-
 /// The sealwatch job runner.
 pub struct SealwatchRunner {
     store: Store,
@@ -98,7 +95,8 @@ impl SealwatchRunner {
 
     async fn poll_mailbox(&self, mailbox_id: i64) -> Result<(), JobError> {
         let now = Utc::now();
-        let until = now + chrono::Duration::from_std(POLL_LEASE).unwrap_or_default();
+        let lease = Duration::from_secs(self.config.poller.lease_secs.max(1));
+        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         if !self
             .store
             .acquire_mailbox_lease(mailbox_id, &self.owner, now, until)
