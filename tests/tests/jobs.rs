@@ -33,12 +33,12 @@ impl Runner for Recorder {
             Job::PollMailbox { mailbox_id } => -mailbox_id,
             other => return Err(JobError::Fatal(format!("unexpected {other:?}"))),
         };
-        *self.runs.lock().unwrap().entry(id).or_default() += 1;
+        *self.runs.lock().expect("lock").entry(id).or_default() += 1;
         if let Some(d) = self.sleep {
             tokio::time::sleep(d).await;
         }
         {
-            let mut failures = self.failures.lock().unwrap();
+            let mut failures = self.failures.lock().expect("lock");
             if let Some(left) = failures.get_mut(&id) {
                 if *left == u32::MAX {
                     return Err(JobError::Fatal("domain deleted".into()));
@@ -49,12 +49,12 @@ impl Runner for Recorder {
                 }
             }
         }
-        *self.successes.lock().unwrap().entry(id).or_default() += 1;
+        *self.successes.lock().expect("lock").entry(id).or_default() += 1;
         Ok(())
     }
 
     async fn plan(&self, _now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Planned>, JobError> {
-        *self.plans.lock().unwrap() += 1;
+        *self.plans.lock().expect("lock") += 1;
         Ok(self.plan.clone())
     }
 }
@@ -132,7 +132,7 @@ async fn each_job_runs_once_across_two_processes(engine: db::Engine) {
     let (s1, h1) = start(q1.clone(), runner.clone(), options("proc-a", 2));
     let (s2, h2) = start(q2, runner.clone(), options("proc-b", 2));
     wait_until("all jobs to run", || {
-        runner.successes.lock().unwrap().len() == N as usize
+        runner.successes.lock().expect("lock").len() == N as usize
     })
     .await;
     // Give a duplicate claim, if any, time to show up before judging.
@@ -141,7 +141,7 @@ async fn each_job_runs_once_across_two_processes(engine: db::Engine) {
     let _ = s2.send(());
     h1.await.expect("worker a");
     h2.await.expect("worker b");
-    let runs = runner.runs.lock().unwrap().clone();
+    let runs = runner.runs.lock().expect("lock").clone();
     for id in 1..=N {
         assert_eq!(
             runs.get(&id),
@@ -202,8 +202,8 @@ async fn retryable_failures_retry_and_fatal_ones_stop(engine: db::Engine) {
     let db = db::TestDb::new(engine, "jobs_retry").await;
     let queue = Queue::open(db.store.connection()).await.expect("queue");
     let runner = Arc::new(Recorder::default());
-    runner.failures.lock().unwrap().insert(1, 2); // two retryable failures, then success
-    runner.failures.lock().unwrap().insert(2, u32::MAX); // fatal
+    runner.failures.lock().expect("lock").insert(1, 2); // two retryable failures, then success
+    runner.failures.lock().expect("lock").insert(2, u32::MAX); // fatal
     for id in [1, 2] {
         queue
             .push(Planned::keyed(
@@ -215,15 +215,15 @@ async fn retryable_failures_retry_and_fatal_ones_stop(engine: db::Engine) {
     }
     let (stop, handle) = start(queue.clone(), runner.clone(), options("retry", 2));
     wait_until("job 1 to succeed after retries", || {
-        runner.successes.lock().unwrap().get(&1) == Some(&1)
+        runner.successes.lock().expect("lock").get(&1) == Some(&1)
     })
     .await;
     let _ = stop.send(());
     handle.await.expect("worker");
-    let runs = runner.runs.lock().unwrap().clone();
+    let runs = runner.runs.lock().expect("lock").clone();
     assert_eq!(runs.get(&1), Some(&3), "two failures then success");
     assert_eq!(runs.get(&2), Some(&1), "a fatal failure is not retried");
-    assert!(runner.successes.lock().unwrap().get(&2).is_none());
+    assert!(runner.successes.lock().expect("lock").get(&2).is_none());
 }
 
 async fn scheduler_enqueues_planned_jobs_once_per_key(engine: db::Engine) {
@@ -240,17 +240,17 @@ async fn scheduler_enqueues_planned_jobs_once_per_key(engine: db::Engine) {
     opts.scheduler_cron = Some("* * * * * *".to_owned()); // every second
     let (stop, handle) = start(queue.clone(), runner.clone(), opts);
     wait_until("three scheduler ticks", || {
-        *runner.plans.lock().unwrap() >= 3
+        *runner.plans.lock().expect("lock") >= 3
     })
     .await;
     wait_until("planned jobs to run", || {
-        runner.successes.lock().unwrap().len() == 2
+        runner.successes.lock().expect("lock").len() == 2
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let _ = stop.send(());
     handle.await.expect("scheduler");
-    let runs = runner.runs.lock().unwrap().clone();
+    let runs = runner.runs.lock().expect("lock").clone();
     assert_eq!(runs.get(&-3), Some(&1), "{runs:?}");
     assert_eq!(runs.get(&4), Some(&1), "{runs:?}");
 }
@@ -268,13 +268,13 @@ async fn shutdown_lets_in_flight_jobs_finish(engine: db::Engine) {
         .expect("push");
     let (stop, handle) = start(queue.clone(), runner.clone(), options("shutdown", 1));
     wait_until("the job to start", || {
-        !runner.runs.lock().unwrap().is_empty()
+        !runner.runs.lock().expect("lock").is_empty()
     })
     .await;
     let _ = stop.send(());
     handle.await.expect("worker stops");
     assert_eq!(
-        runner.successes.lock().unwrap().get(&9),
+        runner.successes.lock().expect("lock").get(&9),
         Some(&1),
         "the in-flight job finished before the worker stopped"
     );

@@ -162,6 +162,9 @@ pub async fn analyze_domain(
         .domain_anomalies(target.domain_id)
         .await?
         .iter()
+        // Anomalies from the health check are opened and resolved by the health check;
+        // the report analysis must not auto-resolve them between weekly runs.
+        .filter(|a| !a.fingerprint.starts_with("health:"))
         .map(existing_of)
         .collect();
     let changes = analytics::reconcile(&existing, findings.clone(), today, a.quiet_days);

@@ -65,6 +65,7 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
             Command::Parse(_)
             | Command::BenchParse(_)
             | Command::BenchPoll(_)
+            | Command::BenchScale(_)
             | Command::BenchAnalyze(_)
             | Command::Simulate(_)
             | Command::Check(_) => {

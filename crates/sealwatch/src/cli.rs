@@ -44,6 +44,9 @@ pub enum Command {
     /// Fill a database with weeks of synthetic reports for many domains and time the
     /// nightly analysis pass.
     BenchAnalyze(BenchAnalyzeArgs),
+    /// Time IMAP-to-PostgreSQL ingest with 1, 2, 4 poller processes and weekly digests with
+    /// 1 and 2 worker processes; print the rates and the speed-up.
+    BenchScale(BenchScaleArgs),
     /// Write a seeded scenario of report emails (with injected incidents) for `import`.
     Simulate(SimulateArgs),
     /// Analyse stored reports now and update the anomalies (one domain or all).
@@ -467,6 +470,45 @@ pub struct BenchPollArgs {
     pub batch_size: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchScaleArgs {
+    /// Report emails to seed (spread over the mailboxes).
+    #[arg(long, default_value_t = 4_000)]
+    pub messages: usize,
+    /// IMAP mailboxes.
+    #[arg(long, default_value_t = 8)]
+    pub mailboxes: usize,
+    /// Monitored domains in the ingest run.
+    #[arg(long, default_value_t = 50)]
+    pub domains: usize,
+    /// Poller process counts to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4])]
+    pub pollers: Vec<usize>,
+    /// Tenants whose weekly digest is sent in the digest run.
+    #[arg(long, default_value_t = 2_000)]
+    pub tenants: usize,
+    /// Worker process counts to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+    pub workers: Vec<usize>,
+    /// Jobs each worker process runs at once.
+    #[arg(long, default_value_t = 16)]
+    pub worker_concurrency: usize,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub imap_host: String,
+    #[arg(long, default_value_t = 1143)]
+    pub imap_port: u16,
+    /// Environment variable holding the IMAP password (any user, one password).
+    #[arg(long, default_value = "SEALWATCH_TEST_IMAP_PASSWORD")]
+    pub password_env: String,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub smtp_host: String,
+    #[arg(long, default_value_t = 2525)]
+    pub smtp_port: u16,
+    /// PostgreSQL server URL on which scratch databases are created and dropped.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub pg_admin_url: String,
 }
 
 #[derive(Debug, Args)]

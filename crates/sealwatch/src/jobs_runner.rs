@@ -26,6 +26,8 @@ pub struct SealwatchRunner {
     /// The digest relay, or why it could not be set up (digest jobs then fail visibly).
     mailer: Result<sealwatch_digest::Mailer, String>,
     digest: sealwatch_digest::DigestConfig,
+    /// The domain health checker, or why it could not be set up.
+    checker: Result<sealwatch_health::HealthChecker, String>,
     /// Identifies this process in mailbox leases.
     owner: String,
     /// Periods already planned by this scheduler (job family → period key), so a tick
@@ -67,6 +69,12 @@ impl SealwatchRunner {
             warn!(error = %e, "the SMTP relay is not usable; digests will not be sent until it is");
         }
         let digest = crate::digest_cmd::digest_config(&config, mailer.as_ref().ok());
+        let checker =
+            crate::health_job::checker_from_config(&config, &crate::cli::CheckerArgs::default())
+                .map_err(|e| format!("{e:#}"));
+        if let Err(e) = &checker {
+            warn!(error = %e, "the health checker is not usable; weekly checks will fail until it is");
+        }
         Ok(SealwatchRunner {
             store,
             config,
@@ -75,6 +83,7 @@ impl SealwatchRunner {
             metrics,
             mailer,
             digest,
+            checker,
             owner,
             planned: Mutex::new(BTreeMap::new()),
         })
@@ -270,6 +279,58 @@ impl SealwatchRunner {
         Ok(())
     }
 
+    /// Runs the health check of one domain, stores it, and opens or resolves the MTA-STS
+    /// anomaly.
+    async fn check_domain(&self, domain_id: i64) -> Result<(), JobError> {
+        let checker = self
+            .checker
+            .as_ref()
+            .map_err(|e| JobError::Retry(e.clone()))?;
+        match crate::health_job::check_and_store(&self.store, checker, domain_id, Utc::now()).await
+        {
+            Ok(outcome) => {
+                info!(
+                    domain_id,
+                    score = outcome.score,
+                    grade = %outcome.grade,
+                    changes = outcome.changes.len(),
+                    "domain health checked"
+                );
+                Ok(())
+            }
+            Err(e) => match e.downcast_ref::<StoreError>() {
+                Some(StoreError::NotFound(_)) => {
+                    info!(domain_id, "domain no longer exists; health check skipped");
+                    Ok(())
+                }
+                _ => Err(retry(e)),
+            },
+        }
+    }
+
+    /// The weekly health check of every domain (ISO week, UTC).
+    async fn plan_health(
+        &self,
+        now: DateTime<Utc>,
+        out: &mut Vec<Planned>,
+    ) -> Result<(), JobError> {
+        use chrono::Datelike as _;
+        let w = now.iso_week();
+        let week = format!("{}-W{:02}", w.year(), w.week());
+        if !self.first_time("health", &week) {
+            return Ok(());
+        }
+        for t in self.store.analysis_targets(None).await.map_err(store_err)? {
+            out.push(Planned::keyed(
+                Job::CheckDomain {
+                    domain_id: t.domain_id,
+                },
+                format!("check:{}:{week}", t.domain_id),
+            ));
+        }
+        Ok(())
+    }
+
     async fn retention(&self) -> Result<(), JobError> {
         let now = Utc::now();
         let purged = self
@@ -354,10 +415,7 @@ impl Runner for SealwatchRunner {
                 self.deliver_digest(tenant_id, &week).await
             }
             Job::Retention => self.retention().await,
-            Job::CheckDomain { .. } => Err(JobError::Fatal(format!(
-                "{} is not handled by this build",
-                job.name()
-            ))),
+            Job::CheckDomain { domain_id } => self.check_domain(domain_id).await,
         }
     }
 
@@ -367,6 +425,7 @@ impl Runner for SealwatchRunner {
         self.plan_nightly(now, &mut out).await?;
         self.plan_digests(now, &mut out).await?;
         self.plan_retention(now, &mut out);
+        self.plan_health(now, &mut out).await?;
         Ok(out)
     }
 }

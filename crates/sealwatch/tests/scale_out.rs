@@ -27,7 +27,15 @@ fn spawn(config: &Path, role: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_sealwatch"))
         .arg("--config")
         .arg(config)
-        .args(["--log-level", "info", "serve", "--role", role, "--bind", "127.0.0.1:0"])
+        .args([
+            "--log-level",
+            "info",
+            "serve",
+            "--role",
+            role,
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -157,7 +165,10 @@ async fn pollers_workers_and_schedulers_share_one_postgres() {
 
     let deadline = Instant::now() + Duration::from_secs(180);
     while scalar(&db, "SELECT COUNT(*) AS n FROM dmarc_reports").await < total {
-        assert!(Instant::now() < deadline, "the surviving pollers did not finish");
+        assert!(
+            Instant::now() < deadline,
+            "the surviving pollers did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -178,7 +189,11 @@ async fn pollers_workers_and_schedulers_share_one_postgres() {
         "every report exactly once"
     );
     assert_eq!(
-        scalar(&db, "SELECT COALESCE(SUM(message_count), 0)::BIGINT AS n FROM dmarc_reports").await,
+        scalar(
+            &db,
+            "SELECT COALESCE(SUM(message_count), 0)::BIGINT AS n FROM dmarc_reports"
+        )
+        .await,
         total * 7,
         "no record counted twice"
     );
@@ -187,7 +202,11 @@ async fn pollers_workers_and_schedulers_share_one_postgres() {
         total
     );
     for user in &users {
-        assert_eq!(servers::folder_state(user, "INBOX").0, 0, "{user}: INBOX emptied");
+        assert_eq!(
+            servers::folder_state(user, "INBOX").0,
+            0,
+            "{user}: INBOX emptied"
+        );
         assert_eq!(
             servers::folder_state(user, "Done").0 as usize,
             PER_MAILBOX,
@@ -196,11 +215,18 @@ async fn pollers_workers_and_schedulers_share_one_postgres() {
     }
     assert_eq!(delivered(&rcpt), 1, "one digest for the week");
     assert_eq!(
-        scalar(&db, "SELECT COUNT(*) AS n FROM digests WHERE status = 'sent'").await,
+        scalar(
+            &db,
+            "SELECT COUNT(*) AS n FROM digests WHERE status = 'sent'"
+        )
+        .await,
         1
     );
     // The workers ran the analysis that ingest queued.
     assert!(logs.contains("domain analysed"), "{logs}");
-    assert!(logs.contains("this process is now the active scheduler"), "{logs}");
+    assert!(
+        logs.contains("this process is now the active scheduler"),
+        "{logs}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
