@@ -157,7 +157,7 @@ impl Poller {
             Ok(Err(failure)) => (
                 failure.status.to_owned(),
                 Some(failure.message),
-                failure.outcome,
+                *failure.outcome,
                 failure.fetched,
             ),
             Err(e) => (
@@ -221,7 +221,7 @@ impl Poller {
                     attempt += 1;
                 }
                 Err(mut e) => {
-                    e.outcome = outcome;
+                    e.outcome = Box::new(outcome);
                     e.fetched = fetched;
                     return Err(e);
                 }
@@ -472,7 +472,8 @@ struct Failure {
     status: &'static str,
     message: String,
     retryable: bool,
-    outcome: WriteOutcome,
+    /// What was stored before the failure (boxed: failures travel through many `Result`s).
+    outcome: Box<WriteOutcome>,
     fetched: u64,
 }
 
@@ -482,7 +483,7 @@ impl Failure {
             status,
             message: message.into(),
             retryable: false,
-            outcome: WriteOutcome::default(),
+            outcome: Box::default(),
             fetched: 0,
         }
     }
@@ -491,7 +492,7 @@ impl Failure {
             status: "connect-failed",
             message: message.into(),
             retryable: true,
-            outcome: WriteOutcome::default(),
+            outcome: Box::default(),
             fetched: 0,
         }
     }
