@@ -964,6 +964,16 @@ async fn posted_tls_reports_reach_only_verified_domains_once(engine: Engine) {
     )
     .await;
     assert_eq!(big.status, 413, "{}", big.text());
+    assert_eq!(big.json()["code"], "payload-too-large");
+    let json_too_big = http::request(
+        small.addr,
+        "POST",
+        "/api/v1/tenants",
+        None,
+        Some(("application/json", &vec![b' '; 4096])),
+    )
+    .await;
+    assert_eq!(json_too_big.status, 401, "authentication comes first");
     small.stop().await;
     server.stop().await;
 }
@@ -1115,6 +1125,27 @@ async fn errors_pages_revocation_and_rate_limits(engine: Engine) {
     let r = ci.get("/api/v1/anomalies").await;
     assert_eq!(r.status, 401);
 
+    // A deactivated tenant's token stops working (a fresh token: no cached verification).
+    let c = id(&admin
+        .post("/api/v1/tenants", &json!({"name": "Charlie"}))
+        .await
+        .json());
+    let charlie = Client::new(
+        server.addr,
+        Some(&token(store, Role::Tenant, Some(c)).await),
+    );
+    assert_eq!(
+        admin
+            .post(&format!("/api/v1/tenants/{c}/deactivate"), &json!({}))
+            .await
+            .json()["active"],
+        false
+    );
+    assert_eq!(
+        charlie.get(&format!("/api/v1/tenants/{c}")).await.status,
+        401
+    );
+
     // Failed authentications are rate-limited per address; good tokens are refused too
     // while the address is blocked.
     let bad = Client::new(server.addr, Some("sw_0123456789ab_wrong"));
@@ -1122,8 +1153,8 @@ async fn errors_pages_revocation_and_rate_limits(engine: Engine) {
     for _ in 0..7 {
         statuses.push(bad.get("/api/v1/tenants").await.status);
     }
-    // The revoked token's attempt above was the first failure of this minute.
-    assert_eq!(statuses, [401, 401, 401, 401, 429, 429, 429]);
+    // The revoked and the deactivated tokens' attempts above were this minute's first failures.
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429, 429]);
     let r = admin.get("/api/v1/tenants").await;
     assert_eq!(r.status, 429);
     assert!(r.header("retry-after").is_some());
@@ -1146,6 +1177,42 @@ async fn errors_pages_revocation_and_rate_limits(engine: Engine) {
     let ui = http::request(server.addr, "GET", "/api/v1/docs/", None, None).await;
     assert_eq!(ui.status, 200);
     server.stop().await;
+
+    // A request that takes longer than allowed is answered 503 (here: verification against a
+    // name server that never answers).
+    let slow = ApiServer::start(
+        store,
+        ApiConfig {
+            request_timeout: Duration::from_secs(2),
+            dns_servers: vec!["192.0.2.1:53".parse().expect("addr")],
+            ..config()
+        },
+    )
+    .await;
+    let admin = Client::new(slow.addr, Some(&admin_token));
+    // The first use of a token pays for argon2 (slow in debug builds); later ones hit the cache.
+    let warm = admin.get("/api/v1/tenants?limit=1").await;
+    assert_eq!(warm.status, 200, "{}", warm.text());
+    let d = admin
+        .post(
+            &format!("/api/v1/tenants/{t}/domains"),
+            &json!({"domain": "slow.example"}),
+        )
+        .await
+        .json();
+    let started = std::time::Instant::now();
+    let r = admin
+        .post(
+            &format!("/api/v1/domains/{}/verify", id(&d["domain"])),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, json!("timeout"))
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    slow.stop().await;
 }
 
 on_both_engines!(

@@ -126,5 +126,39 @@ async fn review_queue_under_load() {
         let text = String::from_utf8_lossy(&out.stdout);
         println!("== {label}: GET {path}\n{text}");
     }
+    // Open loop at a fixed 500 requests/s (a request starts every 2 ms whether or not the
+    // earlier ones have finished), first page of the queue, one connection per request.
+    let rate = 500u32;
+    let seconds = 15u32;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1) / rate);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..rate * seconds {
+        tick.tick().await;
+        let client = client.clone();
+        tasks.spawn(async move {
+            let t = Instant::now();
+            let r = client.get("/api/v1/anomalies?limit=50").await;
+            (r.status, t.elapsed())
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (status, took) = done.expect("request task");
+        assert_eq!(status, 200);
+        latencies.push(took);
+    }
+    latencies.sort();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    println!(
+        "== queue, first page of 50, open loop at {rate} requests/s for {seconds} s: {} requests, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(1.0)
+    );
     server.stop().await;
 }

@@ -116,6 +116,23 @@ fn sample() -> DigestData {
     }
 }
 
+/// A tenant whose domain never got a report.
+fn no_data_sample() -> DigestData {
+    let mut d = sample();
+    d.domains[0] = DomainDigest {
+        domain: "new-customer.example".into(),
+        this_week: WeekNumbers::default(),
+        last_week: WeekNumbers::default(),
+        reporters_missing: vec![],
+        issues: vec![],
+        tls: TlsSection::default(),
+        sources: vec![],
+        sources_total: 0,
+        health: None,
+    };
+    d
+}
+
 /// Decodes an 8-bit RGB or RGBA PNG (what Chromium writes) into `(width, height, rgb rows)`.
 fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<Vec<[u8; 3]>>) {
     use std::io::Read as _;
@@ -193,17 +210,18 @@ fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<Vec<[u8; 3]>>) {
     (width, height, rows)
 }
 
-#[test]
-fn the_html_digest_renders_in_headless_chromium() {
+/// Renders `data` to `<name>.html`, screenshots it to `<name>.png`, and returns the decoded
+/// image and the rendered DOM.
+fn render(name: &str, data: &DigestData) -> (u32, u32, Vec<Vec<[u8; 3]>>, String) {
     let browser = chromium();
-    let composed = sealwatch_digest::compose(&sample()).expect("compose");
+    let composed = sealwatch_digest::compose(data).expect("compose");
     let dir = output_dir();
-    let html_path = dir.join("digest.html");
-    let png_path = dir.join("digest.png");
+    let html_path = dir.join(format!("{name}.html"));
+    let png_path = dir.join(format!("{name}.png"));
     std::fs::write(&html_path, &composed.html).expect("write html");
     let _ = std::fs::remove_file(&png_path);
     let url = format!("file://{}", html_path.display());
-    let profile = dir.join("chromium-profile");
+    let profile = dir.join(format!("chromium-profile-{name}"));
 
     let shot = Command::new(&browser)
         .args([
@@ -226,17 +244,39 @@ fn the_html_digest_renders_in_headless_chromium() {
         String::from_utf8_lossy(&shot.stderr)
     );
     let (w, h, rows) = decode_png(&std::fs::read(&png_path).expect("png"));
-    assert_eq!((w, h), (WIDTH, HEIGHT), "screenshot size");
+    let dom = Command::new(&browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    std::fs::write(dir.join(format!("{name}.dom.html")), dom.as_bytes()).expect("write dom");
+    (w, h, rows, dom)
+}
 
+fn dark(p: &[u8; 3]) -> bool {
+    u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]) < 300
+}
+
+/// How many of `bands` horizontal bands of the image contain text (dark pixels).
+fn inked_bands(rows: &[Vec<[u8; 3]>], bands: usize) -> usize {
+    let band_h = rows.len() / bands;
+    (0..bands)
+        .filter(|b| {
+            rows[b * band_h..(b + 1) * band_h]
+                .iter()
+                .any(|r| r.iter().any(dark))
+        })
+        .count()
+}
+
+#[test]
+fn the_html_digest_renders_in_headless_chromium() {
+    let (w, h, rows, dom) = render("digest", &sample());
+    assert_eq!((w, h), (WIDTH, HEIGHT), "screenshot size");
     // Text (dark pixels) is drawn, and down most of the page: the sections are visible, not
     // collapsed or blank.
-    let dark = |p: &[u8; 3]| u32::from(p[0]) + u32::from(p[1]) + u32::from(p[2]) < 300;
-    let dark_rows: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.iter().any(dark))
-        .map(|(y, _)| y)
-        .collect();
     let total_dark: usize = rows
         .iter()
         .map(|r| r.iter().filter(|p| dark(p)).count())
@@ -245,15 +285,8 @@ fn the_html_digest_renders_in_headless_chromium() {
         total_dark > 5_000,
         "almost nothing drawn: {total_dark} dark pixels"
     );
-    let bands = 8;
-    let band_h = HEIGHT as usize / bands;
-    let inked = (0..bands)
-        .filter(|b| dark_rows.iter().any(|y| y / band_h == *b))
-        .count();
-    assert!(
-        inked >= 5,
-        "text in only {inked} of {bands} bands of the page"
-    );
+    let inked = inked_bands(&rows, 8);
+    assert!(inked >= 5, "text in only {inked} of 8 bands of the page");
     // The critical issue's red border is drawn.
     let red = rows
         .iter()
@@ -264,14 +297,6 @@ fn the_html_digest_renders_in_headless_chromium() {
         red > 100,
         "the urgent issue is marked in red ({red} red pixels)"
     );
-
-    let dom = Command::new(&browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(&url)
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&dom.stdout);
     for heading in [
         "Weekly email security report for Example &lt;Ltd&gt; &amp; Co",
         "The week in numbers",
@@ -284,5 +309,19 @@ fn the_html_digest_renders_in_headless_chromium() {
     }
     // Report-derived host names and IPs are not links.
     assert_eq!(dom.matches("<a ").count(), 1, "only the unsubscribe link");
-    std::fs::write(dir.join("digest.dom.html"), dom.as_bytes()).expect("write dom");
+}
+
+#[test]
+fn the_no_data_digest_is_a_short_note() {
+    let (w, _, rows, dom) = render("digest-no-data", &no_data_sample());
+    assert_eq!(w, WIDTH);
+    assert!(inked_bands(&rows, 8) >= 2, "the note is drawn");
+    assert!(
+        inked_bands(&rows, 8) <= 5,
+        "a short page, not tables: {} of 8 bands",
+        inked_bands(&rows, 8)
+    );
+    assert!(dom.contains("How to start receiving reports"));
+    assert!(dom.contains("_dmarc.new-customer.example"));
+    assert!(!dom.contains("<table"), "no empty tables");
 }

@@ -235,3 +235,53 @@ pub(crate) fn path_error(
 ) -> actix_web::Error {
     ApiError::field("path", err.to_string()).into()
 }
+
+/// Turns any error answer that is not yet a problem document (actix's own 413 of a raw body,
+/// a malformed request line, …) into one, keeping its status.
+pub(crate) fn problem_for_plain_errors<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let known = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Some(ApiError::PayloadTooLarge),
+        StatusCode::NOT_FOUND => Some(ApiError::NotFound("route".into())),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Some(ApiError::UnsupportedMediaType(
+            "this content type is not accepted here".into(),
+        )),
+        StatusCode::BAD_REQUEST => Some(ApiError::BadRequest("the request is malformed".into())),
+        _ => None,
+    };
+    let response = match known {
+        Some(e) => e.error_response(),
+        None => {
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let code = reason.to_ascii_lowercase().replace(' ', "-");
+            let problem = Problem {
+                problem_type: format!("urn:sealwatch:problem:{code}"),
+                title: reason.to_owned(),
+                status: status.as_u16(),
+                detail: reason.to_owned(),
+                code,
+                errors: Vec::new(),
+            };
+            HttpResponse::build(status)
+                .insert_header((
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/problem+json"),
+                ))
+                .body(serde_json::to_string(&problem).unwrap_or_default())
+        }
+    };
+    let (req, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}

@@ -10,7 +10,8 @@
 //! never parses reports (posted TLS reports go through `sealwatch_ingest::prepare`, which
 //! calls the parser), never speaks IMAP, and never builds SQL — every query is a
 //! `sealwatch_store` function that takes a tenant [`sealwatch_store::Scope`], so a handler
-//! cannot forget the tenant filter. An object of another tenant answers 404, like one that
+//! cannot forget the tenant filter; digests are rendered by `sealwatch_digest` and domains
+//! verified by `sealwatch_health`. An object of another tenant answers 404, like one that
 //! does not exist. Every change is written to the audit log. Errors are RFC 9457 problem
 //! documents with a stable `code`.
 
@@ -136,6 +137,10 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .app_data(web::PayloadConfig::new(max_body))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap(
+                actix_web::middleware::ErrorHandlers::new()
+                    .default_handler(error::problem_for_plain_errors),
+            )
             .wrap_fn(move |req, srv| {
                 let metrics = metrics.clone();
                 let method = req.method().to_string();

@@ -43,9 +43,15 @@ impl Verdict {
             .iter()
             .flat_map(|d| shown_issues(d, any_data))
             .collect();
-        if !issues.is_empty() {
+        // While other domains report, a domain without reports is an issue of its own.
+        let silent = if any_data {
+            data.domains.iter().filter(|d| !d.has_data()).count()
+        } else {
+            0
+        };
+        if !issues.is_empty() || silent > 0 {
             return Verdict::Issues {
-                count: issues.len(),
+                count: issues.len() + silent,
                 urgent: issues
                     .iter()
                     .filter(|i| i.severity == IssueSeverity::Critical)
@@ -756,6 +762,12 @@ fn opening(data: &DigestData, verdict: Verdict, domains: &[DomainView]) -> Strin
                         format!("{s}.")
                     }
                 })
+                .or_else(|| {
+                    domains
+                        .iter()
+                        .find(|d| !d.has_data)
+                        .map(|d| format!("no reports arrived for {}.", d.domain))
+                })
                 .unwrap_or_default();
             let what = if count == 1 {
                 "One thing needs attention".to_owned()
@@ -952,7 +964,29 @@ mod tests {
         let d = data(vec![empty.clone()]);
         assert_eq!(Verdict::of(&d), Verdict::NoReportsYet);
         empty.last_week = numbers(10);
-        assert_eq!(Verdict::of(&data(vec![empty])), Verdict::NoReportsThisWeek);
+        assert_eq!(
+            Verdict::of(&data(vec![empty.clone()])),
+            Verdict::NoReportsThisWeek
+        );
+        // Next to a domain that reports, a silent one needs attention.
+        let both = data(vec![domain("example.com"), empty]);
+        assert_eq!(
+            Verdict::of(&both),
+            Verdict::Issues {
+                count: 1,
+                urgent: 0
+            }
+        );
+        let c = compose(&both).expect("renders");
+        assert!(
+            c.subject.ends_with("1 issue needs attention"),
+            "{}",
+            c.subject
+        );
+        assert!(
+            c.text
+                .contains("Most important: no reports arrived for example.org.")
+        );
     }
 
     #[test]

@@ -62,6 +62,19 @@ impl Job {
     }
 }
 
+impl Job {
+    /// Queue priority (higher runs first): digests are time-sensitive and short, the
+    /// analysis feeds them, health checks can wait on slow DNS and the purge waits for all.
+    pub fn priority(&self) -> usize {
+        match self {
+            Job::BuildDigest { .. } | Job::SendDigest { .. } => 30,
+            Job::PollMailbox { .. } | Job::AnalyzeDomain { .. } => 20,
+            Job::CheckDomain { .. } => 10,
+            Job::Retention => 5,
+        }
+    }
+}
+
 /// A job to enqueue, with what keeps it from being queued twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {

@@ -12,6 +12,15 @@ pub const POLL_QUEUE: &str = "sealwatch-poll";
 /// The apalis queue of every other job (consumed by the `worker` role).
 pub const WORK_QUEUE: &str = "sealwatch-work";
 
+/// How often a worker reports that it is alive. An idle worker also looks for new jobs at
+/// least this often (apalis re-arms its fetch with the heartbeat), so it bounds how long a
+/// queued job can wait for an idle worker.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Heartbeats a worker may miss before its running jobs are handed to others (20 s). Jobs
+/// are idempotent in the data, so a slow worker being taken for dead costs work, not
+/// correctness.
+pub const MISSED_HEARTBEATS: usize = 4;
+
 /// Which of the two queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
@@ -92,7 +101,10 @@ impl Queue {
                     .await
                     .map_err(|e| QueueError::Setup(e.to_string()))?;
                 let lane = |name: &str| {
-                    let config = apalis_sqlite::Config::default().queue(name);
+                    let config = apalis_sqlite::Config::default()
+                        .queue(name)
+                        .heartbeat_interval(HEARTBEAT)
+                        .missed_heartbeats(MISSED_HEARTBEATS);
                     Backend::Sqlite(SqliteStorage::new(pool).with_config(config))
                 };
                 (lane(POLL_QUEUE), lane(WORK_QUEUE))
@@ -103,7 +115,10 @@ impl Queue {
                     .await
                     .map_err(|e| QueueError::Setup(e.to_string()))?;
                 let lane = |name: &str| {
-                    let config = apalis_postgres::Config::default().queue(name);
+                    let config = apalis_postgres::Config::default()
+                        .queue(name)
+                        .heartbeat_interval(HEARTBEAT)
+                        .missed_heartbeats(MISSED_HEARTBEATS);
                     Backend::Postgres(PostgresStorage::new(pool).with_config(config))
                 };
                 (lane(POLL_QUEUE), lane(WORK_QUEUE))
@@ -167,8 +182,10 @@ impl Queue {
         {
             return Ok(Pushed::Duplicate);
         }
-        let mut builder =
-            TaskBuilder::new(planned.job).max_attempts(planned.max_attempts.max(1) as usize);
+        let priority = planned.job.priority();
+        let mut builder = TaskBuilder::new(planned.job)
+            .max_attempts(planned.max_attempts.max(1) as usize)
+            .priority(priority);
         if let Some(key) = &planned.key {
             builder = builder.idempotency_key(key);
         }
@@ -260,14 +277,19 @@ impl Queue {
         &self,
         before: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, QueueError> {
-        let finished = "(status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))";
+        let finished =
+            "(status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))";
         let stmt = match self.work {
             Backend::Sqlite(_) => Statement::from_sql_and_values(
                 DatabaseBackend::Sqlite,
                 format!(
                     "DELETE FROM Jobs WHERE job_type IN (?, ?) AND {finished} AND done_at IS NOT NULL AND done_at < ?"
                 ),
-                [POLL_QUEUE.into(), WORK_QUEUE.into(), before.timestamp().into()],
+                [
+                    POLL_QUEUE.into(),
+                    WORK_QUEUE.into(),
+                    before.timestamp().into(),
+                ],
             ),
             Backend::Postgres(_) => Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,

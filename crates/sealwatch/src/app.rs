@@ -12,10 +12,7 @@ use sealwatch_model::DomainName;
 use sealwatch_parser::Parser;
 use sealwatch_store::{Engine, NewMailbox, Store};
 
-
-use crate::cli::{
-    Command, ImportArgs, MailboxAddArgs, MailboxCommand, PollArgs, TenantCommand,
-};
+use crate::cli::{Command, ImportArgs, MailboxAddArgs, MailboxCommand, PollArgs, TenantCommand};
 use crate::config::{Config, redact_url};
 
 pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitCode> {

@@ -274,6 +274,13 @@ fn describe(outcome: &SendOutcome) -> String {
 async fn send(store: &Store, config: &Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     let tenant = find_tenant(store, &args.tenant).await?;
     let week = parse_week(&args.week)?;
+    if tenant.recipients.is_empty() {
+        bail!(
+            "tenant {:?} has no digest recipients: add them with `sealwatch digest settings --tenant {:?} --recipient ADDRESS`",
+            tenant.name,
+            tenant.name
+        );
+    }
     let mailer = mailer(config, 1)?;
     let dc = digest_config(config, Some(&mailer));
     let outcome = sealwatch_digest::deliver(
@@ -399,7 +406,9 @@ pub async fn bench(config: &Config, args: &BenchDigestArgs) -> anyhow::Result<Ex
     store.migrate().await?;
 
     // Setup (not timed as part of the digest run): tenants, domains, recipients, reports.
-    let week = IsoWeek::parse("2026-W48")?;
+    // The current week: tenants created now are old enough for its digest, which the run
+    // sends as if it were the default send time (Tuesday 08:00 UTC of the next week).
+    let week = IsoWeek::containing(Utc::now().date_naive());
     let started = Instant::now();
     let with_data = args.with_data.min(args.tenants);
     let mut batch = Vec::new();

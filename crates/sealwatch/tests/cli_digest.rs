@@ -291,6 +291,9 @@ async fn digest_send_is_idempotent_from_the_cli() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     ok(&["tenant", "add", "acme", "--domain", "acme.example"]);
+    let nobody = run(&["digest", "send", "--tenant", "acme", "--week", WEEK]);
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no digest recipients"));
     let bad = run(&[
         "digest",
         "settings",
