@@ -117,6 +117,25 @@ pub fn openapi_json() -> String {
     s
 }
 
+/// Starts a server answering only `/healthz`, `/readyz` and `/metrics`: what a poller,
+/// worker or scheduler process exposes to probes and scrapers. Stop it like [`server`].
+pub fn probe_server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(routes::configure_probes)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run())
+}
+
 /// Starts the server on a bound listener. Signals are left to the caller: stop it with
 /// `server.handle().stop(true)` (graceful: requests in flight finish).
 pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {

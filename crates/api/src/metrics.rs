@@ -27,6 +27,11 @@ pub struct Metrics {
     polls_ok: AtomicU64,
     polls_failed: AtomicU64,
     reports_polled: AtomicU64,
+    /// Jobs run by this process, by job name and outcome.
+    jobs: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Jobs in the shared queue by state, as last read (pending, running, done, failed,
+    /// killed); set by the process that owns the queue.
+    queue: Mutex<Option<[u64; 5]>>,
 }
 
 impl Metrics {
@@ -61,6 +66,20 @@ impl Metrics {
             self.polls_failed.fetch_add(1, Ordering::Relaxed);
         }
         self.reports_polled.fetch_add(stored, Ordering::Relaxed);
+    }
+
+    /// One job finished in this process: `outcome` is `ok`, `retry` or `failed`.
+    pub fn job(&self, name: &str, outcome: &'static str) {
+        if let Ok(mut map) = self.jobs.lock() {
+            *map.entry((name.to_owned(), outcome)).or_default() += 1;
+        }
+    }
+
+    /// The shared queue's jobs by state: pending, running, done, failed, killed.
+    pub fn set_queue(&self, states: [u64; 5]) {
+        if let Ok(mut q) = self.queue.lock() {
+            *q = Some(states);
+        }
     }
 
     /// The text exposition format. `stored` = (DMARC reports, TLS reports, open quarantine).
@@ -105,6 +124,32 @@ impl Metrics {
                 ),
             ],
         );
+        if let Ok(map) = self.jobs.lock() {
+            let _ = writeln!(
+                out,
+                "# HELP sealwatch_jobs_total Jobs run by this process, by job and outcome.\n# TYPE sealwatch_jobs_total counter"
+            );
+            for ((job, outcome), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "sealwatch_jobs_total{{job=\"{job}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        if let Ok(q) = self.queue.lock()
+            && let Some(states) = *q
+        {
+            let _ = writeln!(
+                out,
+                "# HELP sealwatch_jobs Jobs in the shared queue by state.\n# TYPE sealwatch_jobs gauge"
+            );
+            for (state, n) in ["pending", "running", "done", "failed", "killed"]
+                .iter()
+                .zip(states)
+            {
+                let _ = writeln!(out, "sealwatch_jobs{{state=\"{state}\"}} {n}");
+            }
+        }
         if let Some((dmarc, tls, quarantined)) = stored {
             let _ = writeln!(
                 out,
@@ -156,5 +201,24 @@ mod tests {
         assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.005\"} 1"));
         assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.05\"} 2"));
         assert!(text.contains("sealwatch_http_request_duration_seconds_count{method=\"GET\",route=\"/x\",status=\"200\"} 2"));
+    }
+
+    #[test]
+    fn job_outcomes_and_queue_states_are_exposed() {
+        let m = Metrics::default();
+        m.job("send-digest", "ok");
+        m.job("send-digest", "ok");
+        m.job("poll-mailbox", "retry");
+        let text = m.render(None);
+        assert!(text.contains("sealwatch_jobs_total{job=\"send-digest\",outcome=\"ok\"} 2"));
+        assert!(text.contains("sealwatch_jobs_total{job=\"poll-mailbox\",outcome=\"retry\"} 1"));
+        assert!(
+            !text.contains("sealwatch_jobs{"),
+            "no queue gauge before it is read"
+        );
+        m.set_queue([3, 1, 40, 2, 0]);
+        let text = m.render(None);
+        assert!(text.contains("sealwatch_jobs{state=\"pending\"} 3"));
+        assert!(text.contains("sealwatch_jobs{state=\"failed\"} 2"));
     }
 }

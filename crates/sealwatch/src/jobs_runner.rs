@@ -408,15 +408,17 @@ impl SealwatchRunner {
 #[async_trait::async_trait]
 impl Runner for SealwatchRunner {
     async fn run(&self, job: Job) -> Result<(), JobError> {
-        match job {
-            Job::PollMailbox { mailbox_id } => self.poll_mailbox(mailbox_id).await,
-            Job::AnalyzeDomain { domain_id } => self.analyze_domain(domain_id).await,
-            Job::BuildDigest { tenant_id, week } | Job::SendDigest { tenant_id, week } => {
-                self.deliver_digest(tenant_id, &week).await
-            }
-            Job::Retention => self.retention().await,
-            Job::CheckDomain { domain_id } => self.check_domain(domain_id).await,
-        }
+        let name = job.name();
+        let result = self.run_job(job).await;
+        self.metrics.job(
+            name,
+            match &result {
+                Ok(()) => "ok",
+                Err(JobError::Retry(_)) => "retry",
+                Err(JobError::Fatal(_)) => "failed",
+            },
+        );
+        result
     }
 
     async fn plan(&self, now: DateTime<Utc>) -> Result<Vec<Planned>, JobError> {
@@ -427,6 +429,20 @@ impl Runner for SealwatchRunner {
         self.plan_retention(now, &mut out);
         self.plan_health(now, &mut out).await?;
         Ok(out)
+    }
+}
+
+impl SealwatchRunner {
+    async fn run_job(&self, job: Job) -> Result<(), JobError> {
+        match job {
+            Job::PollMailbox { mailbox_id } => self.poll_mailbox(mailbox_id).await,
+            Job::AnalyzeDomain { domain_id } => self.analyze_domain(domain_id).await,
+            Job::BuildDigest { tenant_id, week } | Job::SendDigest { tenant_id, week } => {
+                self.deliver_digest(tenant_id, &week).await
+            }
+            Job::Retention => self.retention().await,
+            Job::CheckDomain { domain_id } => self.check_domain(domain_id).await,
+        }
     }
 }
 

@@ -113,26 +113,28 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode>
     );
     let metrics = Arc::new(sealwatch_api::Metrics::default());
 
-    // The admin API; it stops gracefully with the rest.
-    let api = if roles.api {
+    // The admin API, or for other roles only the probes (`/healthz`, `/readyz`,
+    // `/metrics`); it stops gracefully with the rest.
+    let api = {
         let bind = args.bind.clone().unwrap_or_else(|| config.api.bind.clone());
         let listener = std::net::TcpListener::bind(&bind)
-            .with_context(|| format!("binding the admin API to {bind}"))?;
+            .with_context(|| format!("binding the HTTP listener to {bind}"))?;
         listener.set_nonblocking(true)?;
-        info!(bind = %listener.local_addr()?, "admin API listening");
-        let server = sealwatch_api::server(
-            listener,
-            sealwatch_api::AppState::new(
-                store.clone(),
-                crate::admin_cmd::api_config(&config),
-                Arc::new(Parser::new(config.limits())),
-                metrics.clone(),
-            ),
-        )?;
+        let state = sealwatch_api::AppState::new(
+            store.clone(),
+            crate::admin_cmd::api_config(&config),
+            Arc::new(Parser::new(config.limits())),
+            metrics.clone(),
+        );
+        let server = if roles.api {
+            info!(bind = %listener.local_addr()?, "admin API listening");
+            sealwatch_api::server(listener, state)?
+        } else {
+            info!(bind = %listener.local_addr()?, "health and metrics endpoints listening");
+            sealwatch_api::probe_server(listener, state)?
+        };
         let handle = server.handle();
         Some((handle, tokio::spawn(server)))
-    } else {
-        None
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -176,6 +178,23 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode>
                 sealwatch_jobs::Leadership::always()
             },
         };
+        // The queue gauge on /metrics, read every 15 seconds.
+        {
+            let queue = queue.clone();
+            let metrics = metrics.clone();
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(c) = queue.counts().await {
+                        metrics.set_queue([c.pending, c.running, c.done, c.failed, c.killed]);
+                    }
+                    tokio::select! {
+                        _ = rx.wait_for(|stop| *stop) => break,
+                        () = tokio::time::sleep(Duration::from_secs(15)) => {}
+                    }
+                }
+            });
+        }
         let mut rx = stop_rx.clone();
         Some(tokio::spawn(sealwatch_jobs::run(
             queue,

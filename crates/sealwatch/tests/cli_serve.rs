@@ -196,7 +196,14 @@ async fn two_schedulers_and_workers_on_postgres_send_each_weekly_digest_once() {
         .expect("backdate tenants");
 
     // Two processes, each with a scheduler (both fire every two seconds) and workers.
-    let roles = ["--role", "worker", "--role", "scheduler"];
+    let roles = [
+        "--role",
+        "worker",
+        "--role",
+        "scheduler",
+        "--bind",
+        "127.0.0.1:0",
+    ];
     let a = spawn_serve(&config, &roles);
     let b = spawn_serve(&config, &roles);
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -233,5 +240,79 @@ async fn two_schedulers_and_workers_on_postgres_send_each_weekly_digest_once() {
     assert!(
         ea.contains("digest sent") || eb.contains("digest sent"),
         "{ea}\n{eb}"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A plain HTTP/1.1 GET on loopback: (status, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_answers_probes_and_metrics_but_not_the_api() {
+    let db = TestDb::new(Engine::Sqlite, "serve_probes").await;
+    let dir = workdir("probes");
+    let config = write_config(&dir.0, &db.url);
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = spawn_serve(
+        &config,
+        &["--role", "worker", "--role", "scheduler", "--bind", &bind],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = loop {
+        if let Some(r) = get(port, "/healthz") {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no /healthz on {bind}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health.0, 200);
+    assert!(health.1.contains("ok"), "{}", health.1);
+    let ready = get(port, "/readyz").expect("readyz");
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    // The scheduler's first tick runs the nightly analysis and purge jobs; their outcomes
+    // and the queue gauge show up on /metrics.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = get(port, "/metrics").expect("metrics");
+        assert_eq!(status, 200);
+        if body.contains("sealwatch_jobs_total{job=\"retention\",outcome=\"ok\"} 1")
+            && body.contains("sealwatch_jobs{state=\"done\"}")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job metrics never appeared:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let api = get(port, "/api/v1/tenants").expect("api");
+    assert_eq!(api.0, 404, "a worker does not serve the admin API");
+    let (status, err) = stop(child);
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("health and metrics endpoints listening"),
+        "{err}"
     );
 }

@@ -80,6 +80,13 @@ Lists are ordered deterministically and paged with an opaque `cursor`.",
 pub struct ApiDoc;
 
 /// Registers every handler.
+/// Only `/healthz`, `/readyz` and `/metrics` (processes without the `api` role).
+pub fn configure_probes(cfg: &mut web::ServiceConfig) {
+    cfg.service(system::healthz)
+        .service(system::readyz)
+        .service(system::metrics);
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(system::healthz)
         .service(system::readyz)
