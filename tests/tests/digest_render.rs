@@ -106,6 +106,9 @@ fn sample() -> DigestData {
                 grade: "C".into(),
                 checked_on: "2026-11-07".into(),
                 problems: vec!["SPF uses 11 DNS lookups (the limit is 10)".into()],
+                changes: vec![
+                    "TXT _dmarc.example.com changed from \"v=DMARC1; p=none\" to \"v=DMARC1; p=reject\"".into(),
+                ],
             }),
         }],
         setup: SetupHints {
@@ -307,6 +310,12 @@ fn the_html_digest_renders_in_headless_chromium() {
     ] {
         assert!(dom.contains(heading), "rendered page lacks {heading:?}");
     }
+    // The health section says what changed since the previous check.
+    assert!(dom.contains("Changed since the previous check:"));
+    assert!(
+        dom.replace('\u{200B}', "")
+            .contains("TXT _dmarc.example.com changed from")
+    );
     // Report-derived host names and IPs are not links.
     assert_eq!(dom.matches("<a ").count(), 1, "only the unsubscribe link");
 }

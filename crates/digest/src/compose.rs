@@ -384,6 +384,7 @@ struct DomainView {
     sources_more: String,
     health: String,
     health_problems: Vec<String>,
+    health_changes: Vec<String>,
     dmarc_record: String,
     tlsrpt_record: String,
 }
@@ -684,7 +685,7 @@ fn domain_view(d: &DomainDigest, data: &DigestData, tenant_has_data: bool) -> Do
     } else {
         String::new()
     };
-    let (health, health_problems) = match &d.health {
+    let (health, health_problems, health_changes) = match &d.health {
         Some(h) => (
             format!(
                 "Score {} of 100 (grade {}), checked {}.",
@@ -693,9 +694,11 @@ fn domain_view(d: &DomainDigest, data: &DigestData, tenant_has_data: bool) -> Do
                 h.checked_on
             ),
             h.problems.iter().map(|p| defang_prose(p)).collect(),
+            h.changes.iter().map(|c| defang_prose(c)).collect(),
         ),
         None => (
             "No health check of this domain's DNS records has run yet.".to_owned(),
+            Vec::new(),
             Vec::new(),
         ),
     };
@@ -727,6 +730,7 @@ fn domain_view(d: &DomainDigest, data: &DigestData, tenant_has_data: bool) -> Do
         sources_more,
         health,
         health_problems,
+        health_changes,
         dmarc_record: format!(
             "_dmarc.{}  TXT  \"v=DMARC1; p=none; rua=mailto:{}\"",
             d.domain, data.setup.dmarc_rua

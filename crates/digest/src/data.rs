@@ -212,4 +212,7 @@ pub struct HealthSlot {
     pub checked_on: String,
     /// Titles of the checks that need action, when the stored report lists them.
     pub problems: Vec<String>,
+    /// What changed since the run before (records that appeared, vanished or changed,
+    /// problems that appeared or were fixed), one sentence each.
+    pub changes: Vec<String>,
 }

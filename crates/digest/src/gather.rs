@@ -93,6 +93,7 @@ pub async fn gather_tenant(
                 grade: h.grade.clone(),
                 checked_on: h.checked_at.format("%Y-%m-%d").to_string(),
                 problems: health_problems(&h.report),
+                changes: health_changes(h.previous_report.as_deref(), &h.report),
             });
         domains.push(d);
     }
@@ -103,6 +104,22 @@ pub async fn gather_tenant(
         setup: setup.clone(),
         unsubscribe_url,
     })
+}
+
+/// What changed between two stored health reports, in plain English. Reports that do not
+/// read back (an older shape) give no changes rather than wrong ones.
+fn health_changes(previous: Option<&str>, current: &str) -> Vec<String> {
+    let Some(previous) = previous else {
+        return Vec::new();
+    };
+    let read = |s: &str| serde_json::from_str::<sealwatch_health::HealthReport>(s).ok();
+    let (Some(before), Some(after)) = (read(previous), read(current)) else {
+        return Vec::new();
+    };
+    sealwatch_health::diff(&before, &after)
+        .iter()
+        .map(sealwatch_health::Change::describe)
+        .collect()
 }
 
 /// Titles of the findings of a stored health report that need action (`severity` of

@@ -742,6 +742,23 @@ async fn a_zone_change_shows_up_between_two_stored_runs(engine: Engine) {
         older.findings
     );
 
+    // the weekly digest's health section says what changed since the previous check
+    let digest = env
+        .ok(&["digest", "preview", "--domain", DOMAIN])
+        .replace('\u{200B}', "");
+    assert!(
+        digest.contains("Changed since the previous check:"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("TXT _smtp._tls.hc-enforce.test vanished"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("TXT _dmarc.hc-enforce.test changed from"),
+        "{digest}"
+    );
+
     // the readable output lists the changes since the previous run
     let env_text = {
         let mut args = vec![

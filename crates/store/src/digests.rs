@@ -21,7 +21,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::{anomaly, digest, health_check, tenant, tenant_domain};
 use crate::{Result, Store, StoreError};
@@ -100,6 +100,8 @@ pub struct HealthCheckRow {
     /// The full report as JSON.
     pub report: String,
     pub checked_at: DateTime<Utc>,
+    /// The run before it (report JSON), to say what changed since.
+    pub previous_report: Option<String>,
 }
 
 /// An anomaly a digest may show (open or acknowledged; never dismissed or resolved).
@@ -303,25 +305,57 @@ impl Store {
         tenant_id: i64,
         before: DateTime<Utc>,
     ) -> Result<Vec<HealthCheckRow>> {
-        let rows = health_check::Entity::find()
+        // Ids first (no report bodies), then the bodies of the latest two runs per domain.
+        let heads: Vec<(i64, i64)> = health_check::Entity::find()
+            .select_only()
+            .column(health_check::Column::Id)
+            .column(health_check::Column::DomainId)
             .filter(health_check::Column::TenantId.eq(tenant_id))
             .filter(health_check::Column::CheckedAt.lt(before))
             .order_by_asc(health_check::Column::DomainId)
             .order_by_desc(health_check::Column::CheckedAt)
             .order_by_desc(health_check::Column::Id)
+            .into_tuple()
             .all(&self.db)
             .await?;
-        let mut out: Vec<HealthCheckRow> = Vec::new();
-        for r in rows {
-            if out.last().is_some_and(|l| l.domain_id == r.domain_id) {
-                continue;
+        let mut wanted: Vec<(i64, i64, Option<i64>)> = Vec::new();
+        for (id, domain_id) in heads {
+            match wanted.last_mut() {
+                Some(last) if last.0 == domain_id => {
+                    if last.2.is_none() {
+                        last.2 = Some(id);
+                    }
+                }
+                _ => wanted.push((domain_id, id, None)),
             }
+        }
+        let ids: Vec<i64> = wanted
+            .iter()
+            .flat_map(|(_, latest, prev)| std::iter::once(*latest).chain(*prev))
+            .collect();
+        let mut rows: std::collections::HashMap<i64, health_check::Model> =
+            std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            for r in health_check::Entity::find()
+                .filter(health_check::Column::Id.is_in(chunk.iter().copied()))
+                .all(&self.db)
+                .await?
+            {
+                rows.insert(r.id, r);
+            }
+        }
+        let mut out = Vec::with_capacity(wanted.len());
+        for (domain_id, latest, prev) in wanted {
+            let Some(r) = rows.remove(&latest) else {
+                continue;
+            };
             out.push(HealthCheckRow {
-                domain_id: r.domain_id,
+                domain_id,
                 score: r.score,
                 grade: r.grade,
                 report: r.report,
                 checked_at: r.checked_at,
+                previous_report: prev.and_then(|p| rows.remove(&p)).map(|p| p.report),
             });
         }
         Ok(out)
