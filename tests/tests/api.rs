@@ -745,12 +745,26 @@ async fn every_endpoint_refuses_the_wrong_caller(engine: Engine) {
             Needs::Read,
             true,
         ),
+        (
+            "POST",
+            format!("/api/v1/tenants/{a}/digests/2026-W45/resend"),
+            Some(json!({})),
+            Needs::Admin,
+            true,
+        ),
         ("GET", "/api/v1/quarantine".into(), None, Needs::Read, false),
         (
             "GET",
             format!("/api/v1/quarantine/{}/raw", f.a_quarantine),
             None,
             Needs::Read,
+            true,
+        ),
+        (
+            "POST",
+            format!("/api/v1/quarantine/{}/retry", f.a_quarantine),
+            Some(json!({})),
+            Needs::Admin,
             true,
         ),
         ("GET", "/api/v1/tokens".into(), None, Needs::Admin, false),
@@ -1215,7 +1229,73 @@ async fn errors_pages_revocation_and_rate_limits(engine: Engine) {
     slow.stop().await;
 }
 
+/// A report quarantined as `unrouted` goes through once its domain is onboarded and the
+/// entry is retried; retrying again stores nothing twice.
+async fn a_quarantined_report_goes_through_after_its_domain_is_onboarded(engine: Engine) {
+    let f = fixture(engine, "api_retry").await;
+    let c = Client::new(f.server.addr, Some(&f.admin));
+    let path = format!("/api/v1/quarantine/{}/retry", f.a_quarantine);
+    // Still unowned: the retry quarantines it again, with the count carried on.
+    let r = c.post(&path, &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["stored"], 0);
+    assert_eq!(r.json()["still_quarantined"]["unrouted"], 1);
+    let open: Vec<Value> = items(&c.ok("/api/v1/quarantine").await)
+        .into_iter()
+        .filter(|q| q["resolved_at"].is_null() && q["reason"] == "unrouted")
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["retry_count"], 1);
+    let again = id(&open[0]);
+
+    // Onboard the domain to tenant A, retry: stored, and the entry is resolved.
+    let r = c
+        .post(
+            &format!("/api/v1/tenants/{}/domains", f.a),
+            &json!({"domain": "other.example"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = c
+        .post(&format!("/api/v1/quarantine/{again}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["stored"], 1, "{}", r.text());
+    assert!(
+        r.json()["still_quarantined"]
+            .as_object()
+            .is_some_and(|m| m.is_empty())
+    );
+    assert!(
+        items(&c.ok("/api/v1/quarantine").await)
+            .iter()
+            .all(|q| q["reason"] != "unrouted" || !q["resolved_at"].is_null()),
+        "every unrouted entry is resolved"
+    );
+    let reports = items(&c.ok("/api/v1/reports/dmarc?domain=other.example").await);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    // Retrying once more stores nothing twice.
+    let r = c
+        .post(&format!("/api/v1/quarantine/{again}/retry"), &json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["stored"], 0);
+    assert_eq!(r.json()["duplicates"], 1, "{}", r.text());
+    assert_eq!(
+        items(&c.ok("/api/v1/reports/dmarc?domain=other.example").await).len(),
+        1
+    );
+    // The audit log recorded the retries.
+    let audit = items(&c.ok("/api/v1/audit").await);
+    assert!(
+        audit.iter().filter(|e| e["action"] == "retry").count() >= 3,
+        "{audit:?}"
+    );
+    f.server.stop().await;
+}
+
 on_both_engines!(
+    a_quarantined_report_goes_through_after_its_domain_is_onboarded,
     the_staff_story_runs_through_http,
     domain_verification_reads_the_published_records,
     every_endpoint_refuses_the_wrong_caller,

@@ -467,7 +467,80 @@ async fn refusals_are_retried_or_given_up(engine: Engine) {
     );
 }
 
+/// Staff "resend": a sent digest goes out again to the tenant's current recipients with a
+/// new `Message-ID`, once, on the next scheduler pass; a week never built gets built and sent.
+async fn a_resend_goes_out_once_to_the_current_recipients(engine: Engine) {
+    let db = TestDb::new(engine, "digest-resend").await;
+    let store = &db.store;
+    let mailer = sink();
+    let cfg = config();
+    let first = rcpt("resend-a");
+    let id = tenant(store, "resend", std::slice::from_ref(&first)).await;
+    let t0 = send_time();
+    let out = sealwatch_digest::deliver(store, &mailer, &cfg, id, week(), "w", t0)
+        .await
+        .expect("deliver");
+    assert!(matches!(out, SendOutcome::Sent { .. }), "{out:?}");
+    assert_eq!(delivered(&first).len(), 1);
+    // Nothing is due: a scheduler pass sends nothing more.
+    let pass = sealwatch_digest::run_due(store, &mailer, &cfg, "w", t0, 2)
+        .await
+        .expect("pass");
+    assert_eq!(pass.sent, 0, "{pass:?}");
+
+    // The recipient changes; staff ask for a resend.
+    let second = rcpt("resend-b");
+    store
+        .set_digest_settings(id, std::slice::from_ref(&second), 2, 8, "UTC")
+        .await
+        .expect("settings");
+    let row = store
+        .digest_queue_resend(id, &week().to_string(), std::slice::from_ref(&second), t0)
+        .await
+        .expect("resend");
+    assert_eq!(row.status.as_str(), "built");
+    assert_eq!(row.attempts, 0);
+    let later = t0 + chrono::Duration::minutes(1);
+    let pass = sealwatch_digest::run_due(store, &mailer, &cfg, "w", later, 2)
+        .await
+        .expect("pass");
+    assert_eq!(pass.sent, 1, "{pass:?}");
+    let again = sealwatch_digest::run_due(store, &mailer, &cfg, "w", later, 2)
+        .await
+        .expect("pass");
+    assert_eq!(again.sent, 0, "sent once: {again:?}");
+    assert_eq!(
+        delivered(&first).len(),
+        1,
+        "the old recipient gets nothing more"
+    );
+    let got = delivered(&second);
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].0.contains(".resend@sealwatch.test"),
+        "a new Message-ID"
+    );
+    // A week that was never built: queued as pending, built and sent by the next pass.
+    let earlier = week().prev();
+    let row = store
+        .digest_queue_resend(
+            id,
+            &earlier.to_string(),
+            std::slice::from_ref(&second),
+            later,
+        )
+        .await
+        .expect("resend of an unbuilt week");
+    assert_eq!(row.status.as_str(), "pending");
+    let pass = sealwatch_digest::run_due(store, &mailer, &cfg, "w", later, 2)
+        .await
+        .expect("pass");
+    assert_eq!(pass.sent, 1, "{pass:?}");
+    assert_eq!(delivered(&second).len(), 2);
+}
+
 on_both_engines!(
+    a_resend_goes_out_once_to_the_current_recipients,
     a_scheduled_week_sends_one_digest_per_tenant,
     racing_workers_build_and_send_once,
     a_dead_workers_claim_is_taken_over_after_its_lease,

@@ -3,7 +3,8 @@
 //! **API boundary.** [`Router`] maps a report's policy domain to the tenant that owns it;
 //! [`prepare`] turns one raw message into a [`sealwatch_store::NewMessage`] (parse, route,
 //! dedupe keys, quarantine reasons — pure CPU work); [`import`] backfills files, `.eml`,
-//! mbox and Maildir; [`imap`] polls IMAP mailboxes.
+//! mbox and Maildir; [`imap`] polls IMAP mailboxes; [`retry_quarantined`] parses and routes
+//! a quarantined input again.
 //!
 //! **Architecture invariants.** A report is attached to a tenant only through a domain that
 //! tenant owns (the policy domain or one of its parents); anything else is quarantined as
@@ -13,9 +14,11 @@
 pub mod imap;
 pub mod import;
 mod prepare;
+mod retry;
 mod route;
 
 pub use prepare::{Prepared, dedupe_key, prepare, sha256_hex};
+pub use retry::{RetryOutcome, retry_quarantined};
 pub use route::{Route, Router};
 
 /// Errors of the ingest layer.

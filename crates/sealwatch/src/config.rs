@@ -370,20 +370,20 @@ mod reference {
             "/../../docs/operations.md"
         ))
         .expect("docs/operations.md");
+        // The rows to paste into the table for every key the guide lacks.
         let missing: Vec<String> = all_keys()
             .into_iter()
-            .map(|(k, _)| format!("SEALWATCH_{}", k.to_uppercase().replace('.', "__")))
-            .filter(|env| !guide.contains(&format!("`{env}`")))
+            .map(|(k, d)| {
+                let env = format!("SEALWATCH_{}", k.to_uppercase().replace('.', "__"));
+                (env.clone(), format!("| `{k}` | `{env}` | `{d}` |"))
+            })
+            .filter(|(env, _)| !guide.contains(&format!("`{env}`")))
+            .map(|(_, row)| row)
             .collect();
-        assert!(missing.is_empty(), "docs/operations.md lacks: {missing:?}");
-    }
-
-    #[test]
-    #[ignore = "prints the configuration reference table; run with --ignored --nocapture"]
-    fn print_reference() {
-        for (k, d) in all_keys() {
-            let env = format!("SEALWATCH_{}", k.to_uppercase().replace('.', "__"));
-            println!("| `{k}` | `{env}` | `{d}` |");
-        }
+        assert!(
+            missing.is_empty(),
+            "docs/operations.md lacks these configuration rows:\n{}",
+            missing.join("\n")
+        );
     }
 }

@@ -417,6 +417,77 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("digest {tenant_id}/{iso_week}")))
     }
 
+    /// Queues a digest to be sent again (staff "resend"): a sent or failed digest goes back
+    /// to `built` with the tenant's current recipients, a fresh `Message-ID` and a clean retry
+    /// budget, so the next scheduler tick sends it; a week with no digest yet gets its
+    /// `pending` row (built and sent on the next tick). A digest being sent or already
+    /// waiting to be sent is left as it is. Returns the row as it now is.
+    pub async fn digest_queue_resend(
+        &self,
+        tenant_id: i64,
+        iso_week: &str,
+        recipients: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<DigestRow> {
+        let row = self.digest_ensure(tenant_id, iso_week, now).await?;
+        if !matches!(row.status, DigestStatus::Sent | DigestStatus::Failed) {
+            return Ok(row);
+        }
+        let at = secs(now);
+        let domain = row
+            .message_id
+            .as_deref()
+            .and_then(|m| m.rsplit_once('@'))
+            .map(|(_, d)| d.trim_end_matches('>').to_owned())
+            .unwrap_or_else(|| "sealwatch.invalid".to_owned());
+        let message_id = format!(
+            "digest.{tenant_id}.{iso_week}.{}.resend@{domain}",
+            at.timestamp()
+        );
+        digest::Entity::update_many()
+            .col_expr(
+                digest::Column::Status,
+                Expr::value(DigestStatus::Built.as_str()),
+            )
+            .col_expr(
+                digest::Column::Recipients,
+                Expr::value(crate::to_json("digest recipients", &recipients)?),
+            )
+            .col_expr(digest::Column::MessageId, Expr::value(message_id))
+            .col_expr(digest::Column::Attempts, Expr::value(0))
+            .col_expr(
+                digest::Column::LastError,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                digest::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                digest::Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                digest::Column::NextAttemptAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                digest::Column::SentAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(digest::Column::UpdatedAt, Expr::value(at))
+            .filter(digest::Column::Id.eq(row.id))
+            .filter(
+                digest::Column::Status
+                    .is_in([DigestStatus::Sent.as_str(), DigestStatus::Failed.as_str()]),
+            )
+            .exec(&self.db)
+            .await?;
+        self.digest_get(tenant_id, iso_week)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("digest {tenant_id}/{iso_week}")))
+    }
+
     /// The `(tenant, week)` row, if any.
     pub async fn digest_get(&self, tenant_id: i64, iso_week: &str) -> Result<Option<DigestRow>> {
         digest::Entity::find()

@@ -177,6 +177,104 @@ impl Store {
         Ok(out)
     }
 
+    /// Re-processes a message that was quarantined, with the items a fresh parse and route
+    /// of its raw bytes produced (after a parser fix, or once its domain was onboarded).
+    /// In one transaction: reports are stored against the same raw message (deduplicated
+    /// like any ingest), the message's open quarantine entries are resolved, and whatever
+    /// still fails is quarantined again with the retry count carried on. Idempotent.
+    pub async fn reprocess_quarantined(
+        &self,
+        raw_message_id: i64,
+        items: Vec<Item>,
+    ) -> Result<WriteOutcome> {
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let open = quarantine::Entity::find()
+            .filter(quarantine::Column::RawMessageId.eq(raw_message_id))
+            .filter(quarantine::Column::ResolvedAt.is_null())
+            .all(&txn)
+            .await?;
+        let retries = open.iter().map(|q| q.retry_count).max().unwrap_or(0) + 1;
+        quarantine::Entity::update_many()
+            .col_expr(
+                quarantine::Column::ResolvedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(quarantine::Column::RawMessageId.eq(raw_message_id))
+            .filter(quarantine::Column::ResolvedAt.is_null())
+            .exec(&txn)
+            .await?;
+        let outcome = outcome_of(&items);
+        let mut out = WriteOutcome {
+            messages: 1,
+            ..WriteOutcome::default()
+        };
+        let (mut agg, mut tls, mut fail) = (Vec::new(), Vec::new(), Vec::new());
+        let mut quarantine_rows = Vec::new();
+        for item in items {
+            match item {
+                Item::Report(r) => {
+                    let p = PendingReport {
+                        raw_id: raw_message_id,
+                        item: *r,
+                    };
+                    match p.item.report {
+                        Report::DmarcAggregate(_) => agg.push(p),
+                        Report::TlsRpt(_) => tls.push(p),
+                        Report::DmarcFailure(_) => fail.push(p),
+                    }
+                }
+                Item::Quarantine {
+                    tenant_id,
+                    reason,
+                    detail,
+                    part,
+                } => {
+                    *out.quarantined.entry(reason.clone()).or_default() += 1;
+                    let mut row =
+                        quarantine_row(raw_message_id, tenant_id, reason, detail, part, now);
+                    row.retry_count = Set(retries);
+                    quarantine_rows.push(row);
+                }
+            }
+        }
+        write_aggregates(&txn, agg, now, &mut out, &mut quarantine_rows).await?;
+        write_tls(&txn, tls, now, &mut out, &mut quarantine_rows).await?;
+        write_failures(&txn, fail, now, &mut out).await?;
+        insert_all(&txn, &quarantine_rows).await?;
+        raw_message::Entity::update_many()
+            .col_expr(
+                raw_message::Column::Outcome,
+                sea_orm::sea_query::Expr::value(outcome),
+            )
+            .filter(raw_message::Column::Id.eq(raw_message_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(out)
+    }
+
+    /// The tenant a raw message is restricted to: that of the per-tenant mailbox it came
+    /// from, if any.
+    pub async fn raw_message_tenant(&self, raw_message_id: i64) -> Result<Option<i64>> {
+        let Some(raw) = raw_message::Entity::find_by_id(raw_message_id)
+            .select_only()
+            .column(raw_message::Column::MailboxId)
+            .into_tuple::<Option<i64>>()
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(mailbox_id) = raw else {
+            return Ok(None);
+        };
+        Ok(crate::entities::mailbox::Entity::find_by_id(mailbox_id)
+            .one(&self.db)
+            .await?
+            .and_then(|m| m.tenant_id))
+    }
+
     /// Row counts of the ingest tables.
     pub async fn counts(&self) -> Result<Counts> {
         let db = &self.db;

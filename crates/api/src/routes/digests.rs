@@ -1,6 +1,6 @@
 //! A tenant's weekly digests: the ones built and sent, and a preview of any week.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use sealwatch_digest::{IsoWeek, SetupHints};
 use sealwatch_store::DigestSummary;
@@ -78,6 +78,77 @@ pub async fn list_digests(
         items: rows.into_iter().map(Into::into).collect(),
         next_cursor,
     }))
+}
+
+/// A digest queued to be sent again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resend {
+    pub iso_week: String,
+    /// The digest's status now: `built` (the next scheduler tick sends it), `pending` (not
+    /// built yet: built and sent on the next tick), or `sending` (already on its way).
+    pub status: String,
+    /// Who it goes to: the tenant's current recipients.
+    pub recipients: Vec<String>,
+}
+
+/// Send a week's digest again, to the tenant's current recipients (for example after a
+/// recipient change or a lost message). The scheduler sends it within a minute; the
+/// digest's `attempts`, `last_error` and `sent_at` show how it went.
+#[utoipa::path(
+    tag = "digests",
+    params(
+        ("tenant_id" = i64, Path, description = "tenant id"),
+        ("week" = String, Path, description = "ISO week such as 2026-W45"),
+    ),
+    responses(
+        (status = 202, body = Resend),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/tenants/{tenant_id}/digests/{week}/resend")]
+pub async fn resend_digest(
+    p: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = p.require(Need::Admin)?;
+    let (tenant_id, week) = path.into_inner();
+    let week = IsoWeek::parse(&week).map_err(|e| ApiError::field("week", e.to_string()))?;
+    // Scoped lookup first: another tenant's id is 404 like a missing one.
+    state.store.tenant_get(scope, tenant_id).await?;
+    let tenant = state
+        .store
+        .digest_tenant(tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("tenant {tenant_id}")))?;
+    let before = state.store.digest_get(tenant_id, &week.to_string()).await?;
+    let row = state
+        .store
+        .digest_queue_resend(tenant_id, &week.to_string(), &tenant.recipients, Utc::now())
+        .await?;
+    let out = Resend {
+        iso_week: row.iso_week.clone(),
+        status: row.status.as_str().to_owned(),
+        recipients: row.recipients.clone(),
+    };
+    crate::routes::tenants::audit(
+        &state,
+        &p,
+        Some(tenant_id),
+        "resend",
+        "digest",
+        row.id,
+        (
+            before.map(|b| serde_json::json!({"status": b.status.as_str(), "sent_at": b.sent_at})),
+            serde_json::to_value(&out).ok(),
+        ),
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(out))
 }
 
 /// Which week to preview and how.

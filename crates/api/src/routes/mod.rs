@@ -66,8 +66,10 @@ Lists are ordered deterministically and paged with an opaque `cursor`.",
         anomalies::review_anomaly,
         digests::list_digests,
         digests::preview_digest,
+        digests::resend_digest,
         system::list_quarantine,
         system::raw_quarantine,
+        system::retry_quarantine,
         system::post_tlsrpt,
         system::post_tlsrpt_rfc,
         system::create_token,
@@ -118,8 +120,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(anomalies::review_anomaly)
         .service(digests::preview_digest)
         .service(digests::list_digests)
+        .service(digests::resend_digest)
         .service(system::list_quarantine)
         .service(system::raw_quarantine)
+        .service(system::retry_quarantine)
         .service(system::post_tlsrpt)
         .service(system::post_tlsrpt_rfc)
         .service(system::create_token)

@@ -308,6 +308,66 @@ pub async fn raw_quarantine(
         .body(bytes))
 }
 
+/// What retrying a quarantined input did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryResult {
+    /// Reports stored by this retry.
+    pub stored: u64,
+    /// Reports that were already stored.
+    pub duplicates: u64,
+    /// Reasons the input is still quarantined (with counts); empty when it went through.
+    pub still_quarantined: std::collections::BTreeMap<String, u64>,
+}
+
+/// Parse and route a quarantined input again (after a parser fix, or once its domain has
+/// been onboarded). Its open entries are resolved; what still fails is quarantined again
+/// with the retry count carried on. Safe to repeat.
+#[utoipa::path(
+    tag = "quarantine",
+    params(("quarantine_id" = i64, Path, description = "quarantine entry id")),
+    responses(
+        (status = 200, body = RetryResult),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/quarantine/{quarantine_id}/retry")]
+pub async fn retry_quarantine(
+    p: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<web::Json<RetryResult>, ApiError> {
+    let scope = p.require(Need::Admin)?;
+    let (before, _) = state.store.quarantine_get(scope, *id).await?;
+    let result = sealwatch_ingest::retry_quarantined(&state.store, &state.parser, scope, *id)
+        .await
+        .map_err(|e| match e {
+            sealwatch_ingest::IngestError::Store(s) => ApiError::from(s),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    let out = RetryResult {
+        stored: result.outcome.stored,
+        duplicates: result.outcome.duplicates,
+        still_quarantined: result.outcome.quarantined.clone(),
+    };
+    audit(
+        &state,
+        &p,
+        before.tenant_id,
+        "retry",
+        "quarantine",
+        *id,
+        (
+            Some(serde_json::json!({"reason": before.reason, "retry_count": before.retry_count})),
+            serde_json::to_value(&out).ok(),
+        ),
+    )
+    .await?;
+    Ok(web::Json(out))
+}
+
 // ---- tokens ----------------------------------------------------------------------------
 
 /// An API token (never its secret).
