@@ -17,23 +17,39 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    pub async fn start(store: &Store, mut config: ApiConfig) -> ApiServer {
+    pub async fn start(store: &Store, config: ApiConfig) -> ApiServer {
+        Self::start_inner(store, config, false).await
+    }
+
+    /// Also opens the job queue, for endpoints that hand work to the workers.
+    ///
+    /// Open it only for servers that need it: actix runs handlers on its own worker
+    /// runtimes, and pooled connections opened there die with a stopped server, so tests
+    /// that start several servers on one store keep the queue's setup off the pool.
+    pub async fn start_with_queue(store: &Store, config: ApiConfig) -> ApiServer {
+        Self::start_inner(store, config, true).await
+    }
+
+    async fn start_inner(store: &Store, mut config: ApiConfig, with_queue: bool) -> ApiServer {
         if config.workers == 0 {
             config.workers = 2;
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
-        let server = sealwatch_api::server(
-            listener,
-            AppState::new(
-                store.clone(),
-                config,
-                Arc::new(Parser::default()),
-                Arc::new(Metrics::default()),
-            ),
-        )
-        .expect("start the API");
+        let mut state = AppState::new(
+            store.clone(),
+            config,
+            Arc::new(Parser::default()),
+            Arc::new(Metrics::default()),
+        );
+        if with_queue {
+            let queue = sealwatch_jobs::Queue::open(store.connection())
+                .await
+                .expect("job queue");
+            state = state.with_queue(queue);
+        }
+        let server = sealwatch_api::server(listener, state).expect("start the API");
         let handle = server.handle();
         tokio::spawn(server);
         ApiServer { addr, handle }

@@ -542,7 +542,7 @@ async fn fixture(engine: Engine, label: &str) -> Fixture {
     let tenant_a = token(&store, Role::Tenant, Some(a.id)).await;
     let tenant_b = token(&store, Role::Tenant, Some(b.id)).await;
     // Many deliberate bad tokens follow: no rate limit here (tested on its own).
-    let server = ApiServer::start(
+    let server = ApiServer::start_with_queue(
         &store,
         ApiConfig {
             auth_failures_per_minute: 1_000_000,
@@ -743,6 +743,20 @@ async fn every_endpoint_refuses_the_wrong_caller(engine: Engine) {
             format!("/api/v1/tenants/{a}/digests/preview?week=2026-W45"),
             None,
             Needs::Read,
+            true,
+        ),
+        (
+            "GET",
+            format!("/api/v1/domains/{}/health", f.a_domain),
+            None,
+            Needs::Read,
+            true,
+        ),
+        (
+            "POST",
+            format!("/api/v1/domains/{}/health", f.a_domain),
+            Some(json!({})),
+            Needs::Review,
             true,
         ),
         (

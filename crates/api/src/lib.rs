@@ -85,6 +85,8 @@ pub struct AppState {
     pub parser: Arc<Parser>,
     pub metrics: Arc<Metrics>,
     pub auth: Authenticator,
+    /// The job queue, for work the API hands to the workers (on-demand health checks).
+    pub queue: Option<sealwatch_jobs::Queue>,
 }
 
 impl AppState {
@@ -101,7 +103,14 @@ impl AppState {
             parser,
             metrics,
             auth,
+            queue: None,
         }
+    }
+
+    /// Lets the API queue jobs.
+    pub fn with_queue(mut self, queue: sealwatch_jobs::Queue) -> Self {
+        self.queue = Some(queue);
+        self
     }
 }
 

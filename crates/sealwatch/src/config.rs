@@ -22,6 +22,43 @@ pub struct Config {
     pub smtp: SmtpSettings,
     pub jobs: JobSettings,
     pub retention: RetentionSettings,
+    pub health: HealthSettings,
+}
+
+/// How the weekly (and on-demand) domain health check looks things up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Name servers to ask, `IP:PORT` (empty: the system resolver).
+    pub name_servers: Vec<std::net::SocketAddr>,
+    /// Timeout of each DNS query in seconds (one retry follows a timeout).
+    pub dns_timeout_secs: f64,
+    /// Check the MX addresses and the domain against blocklists.
+    pub blocklists: bool,
+    /// IP blocklist zones (empty: the built-in public lists).
+    pub dnsbl_zones: Vec<String>,
+    /// Domain blocklist zones (empty: the built-in public lists).
+    pub domain_blocklists: Vec<String>,
+    /// Extra PEM trust roots for the MTA-STS policy fetch.
+    pub ca_file: Option<PathBuf>,
+    /// Connect to this address for every `mta-sts.DOMAIN` (testing only).
+    pub mta_sts_addr: Option<std::net::SocketAddr>,
+}
+
+impl HealthSettings {
+    /// The checker flags these settings amount to.
+    pub fn checker_args(&self) -> crate::cli::CheckerArgs {
+        crate::cli::CheckerArgs {
+            nameservers: self.name_servers.clone(),
+            ca_file: self.ca_file.clone(),
+            mta_sts_addr: self.mta_sts_addr,
+            dnsbl: self.dnsbl_zones.clone(),
+            domain_blocklists: self.domain_blocklists.clone(),
+            no_blocklists: !self.blocklists,
+            dns_timeout: self.dns_timeout_secs,
+            ..crate::cli::CheckerArgs::default()
+        }
+    }
 }
 
 /// How long data is kept (a daily job purges the rest).
@@ -217,6 +254,15 @@ impl Default for Config {
                 unsubscribe_url: "https://sealwatch.invalid/unsubscribe".to_owned(),
                 max_attempts: 8,
                 retry_backoff_secs: 60,
+            },
+            health: HealthSettings {
+                name_servers: Vec::new(),
+                dns_timeout_secs: 5.0,
+                blocklists: true,
+                dnsbl_zones: Vec::new(),
+                domain_blocklists: Vec::new(),
+                ca_file: None,
+                mta_sts_addr: None,
             },
             retention: RetentionSettings {
                 raw_days: 90,

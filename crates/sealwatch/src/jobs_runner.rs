@@ -70,7 +70,7 @@ impl SealwatchRunner {
         }
         let digest = crate::digest_cmd::digest_config(&config, mailer.as_ref().ok());
         let checker =
-            crate::health_job::checker_from_config(&config, &crate::cli::CheckerArgs::default())
+            crate::health_job::checker_from_config(&config, &config.health.checker_args())
                 .map_err(|e| format!("{e:#}"));
         if let Err(e) = &checker {
             warn!(error = %e, "the health checker is not usable; weekly checks will fail until it is");

@@ -113,6 +113,12 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode>
     );
     let metrics = Arc::new(sealwatch_api::Metrics::default());
 
+    // Every role uses the job queue: workers run it, the scheduler fills it, the API hands
+    // on-demand work to it.
+    let queue = Queue::open(store.connection())
+        .await
+        .context("opening the job queue")?;
+
     // The admin API, or for other roles only the probes (`/healthz`, `/readyz`,
     // `/metrics`); it stops gracefully with the rest.
     let api = {
@@ -125,7 +131,8 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode>
             crate::admin_cmd::api_config(&config),
             Arc::new(Parser::new(config.limits())),
             metrics.clone(),
-        );
+        )
+        .with_queue(queue.clone());
         let server = if roles.api {
             info!(bind = %listener.local_addr()?, "admin API listening");
             sealwatch_api::server(listener, state)?
@@ -139,9 +146,6 @@ pub async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<ExitCode>
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let jobs = if roles.poller || roles.worker || roles.scheduler {
-        let queue = Queue::open(store.connection())
-            .await
-            .context("opening the job queue")?;
         let owner = crate::jobs_runner::process_name();
         let runner = Arc::new(crate::jobs_runner::SealwatchRunner::new(
             store.clone(),

@@ -252,12 +252,20 @@ fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 GET on loopback: (status, body).
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    request(port, "GET", path, None)
+}
+
+/// A plain HTTP/1.1 request without a body on loopback: (status, body).
+fn request(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut text = String::new();
@@ -315,4 +323,69 @@ async fn a_worker_process_answers_probes_and_metrics_but_not_the_api() {
         err.contains("health and metrics endpoints listening"),
         "{err}"
     );
+}
+
+/// The on-demand health check: staff ask through the API, a worker runs the check against
+/// the (test) DNS and MTA-STS servers and stores it, and the API shows the stored run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_demand_health_check_is_run_by_a_worker_and_shown_by_the_api() {
+    let db = TestDb::new(Engine::Sqlite, "serve_health").await;
+    let dir = workdir("health");
+    let config = write_config(&dir.0, &db.url);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[health]\nname_servers = [\"{}\"]\nca_file = \"{}\"\nmta_sts_addr = \"127.0.0.1:{}\"\nblocklists = false\ndns_timeout_secs = 2.0\n\n[reporting]\ndmarc_rua = \"dmarc@sealwatch.test\"\ntlsrpt_rua = \"tlsrpt@sealwatch.test\"\n",
+        env_var("SEALWATCH_TEST_DNS"),
+        env_var("SEALWATCH_TEST_CA"),
+        env_var("SEALWATCH_TEST_HTTPS_ZONES_PORT"),
+    ));
+    std::fs::write(&config, text).expect("config");
+    sealwatch(
+        &config,
+        &["tenant", "add", "perfect", "--domain", "perfect.test"],
+    );
+    let token = String::from_utf8_lossy(
+        &sealwatch(&config, &["admin", "create-token", "--role", "admin"]).stdout,
+    )
+    .trim()
+    .to_owned();
+    let port = free_port();
+    let child = spawn_serve(&config, &["--bind", &format!("127.0.0.1:{port}")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let domains = loop {
+        if let Some((200, body)) = request(port, "GET", "/api/v1/domains", Some(&token)) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the API did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let domains: serde_json::Value = serde_json::from_str(&domains).expect("json");
+    let id = domains["items"][0]["id"].as_i64().expect("domain id");
+    let path = format!("/api/v1/domains/{id}/health");
+    // Unauthenticated: refused; staff: queued.
+    assert_eq!(request(port, "POST", &path, None).expect("post").0, 401);
+    let (status, body) = request(port, "POST", &path, Some(&token)).expect("post");
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("queued"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let health: serde_json::Value = loop {
+        let (status, body) = request(port, "GET", &path, Some(&token)).expect("get");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        if !v["latest"].is_null() {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no health run was stored: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let (status, err) = stop(child);
+    assert!(status.success(), "{err}");
+    assert_eq!(health["domain"], "perfect.test");
+    assert_eq!(health["latest"]["domain"], "perfect.test");
+    assert_eq!(health["latest"]["score"], 100, "{health}");
+    assert!(!health["history"].as_array().expect("history").is_empty());
+    assert!(err.contains("domain health checked"), "{err}");
 }

@@ -5,6 +5,7 @@
 
 pub mod anomalies;
 pub mod digests;
+pub mod health;
 pub mod mailboxes;
 pub mod reports;
 pub mod system;
@@ -67,6 +68,8 @@ Lists are ordered deterministically and paged with an opaque `cursor`.",
         digests::list_digests,
         digests::preview_digest,
         digests::resend_digest,
+        health::get_health,
+        health::run_health,
         system::list_quarantine,
         system::raw_quarantine,
         system::retry_quarantine,
@@ -121,6 +124,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(digests::preview_digest)
         .service(digests::list_digests)
         .service(digests::resend_digest)
+        .service(health::get_health)
+        .service(health::run_health)
         .service(system::list_quarantine)
         .service(system::raw_quarantine)
         .service(system::retry_quarantine)
