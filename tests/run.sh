@@ -29,6 +29,9 @@ set +a
 log "cargo fmt --check"
 cargo fmt --all --check
 
+log "deployment files (hadolint, yamllint, docker-compose config)"
+deploy/lint.sh
+
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
