@@ -132,6 +132,11 @@ fn classify<T>(err: &NetError) -> Answer<T> {
 }
 
 impl HickoryDns {
+    /// The resolver itself (for lookups outside the [`Dns`] trait, such as PTR).
+    pub(crate) fn into_resolver(self) -> TokioResolver {
+        self.resolver
+    }
+
     async fn query<T>(
         &self,
         name: &str,

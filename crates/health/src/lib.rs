@@ -37,6 +37,7 @@ mod check;
 mod dns;
 mod error;
 mod https;
+mod rdns;
 pub mod record;
 mod report;
 
@@ -53,6 +54,7 @@ use sealwatch_model::DomainName;
 
 pub use check::dkim::COMMON_SELECTORS;
 pub use error::HealthError;
+pub use rdns::ReverseDns;
 pub use report::{
     Category, Change, CheckId, Finding, Fix, Grade, HealthReport, MtaStsState, MxHost, Observed,
     ObservedRecord, STS_POLICY_BROKEN, Severity, StsPolicyHealth, TlsRptState, diff, grade, score,

@@ -138,12 +138,54 @@ pub struct RunTotals {
     pub suppressed: u64,
 }
 
-/// Analyses one domain as of `today` and stores the outcome.
+/// Most addresses named by reverse DNS per domain and run.
+const MAX_NAMED_SOURCES: usize = 32;
+
+/// Reverse-DNS names of the sending-MTA IPs of TLS failures and of the DMARC sources in
+/// their networks (the addresses the correlation links), at most [`MAX_NAMED_SOURCES`].
+async fn source_names(
+    rdns: &sealwatch_health::ReverseDns,
+    input: &analytics::DomainInput,
+) -> std::collections::BTreeMap<String, String> {
+    let mut ips: Vec<std::net::IpAddr> = Vec::new();
+    let mut networks = std::collections::BTreeSet::new();
+    for f in &input.tls_failures {
+        if let Some(ip) = f.sending_mta_ip.as_deref()
+            && let Ok(addr) = analytics::canonical_ip(ip).parse()
+        {
+            networks.insert(analytics::network_of(&analytics::canonical_ip(ip)));
+            if !ips.contains(&addr) && ips.len() < MAX_NAMED_SOURCES {
+                ips.push(addr);
+            }
+        }
+    }
+    for r in &input.dmarc {
+        if ips.len() >= MAX_NAMED_SOURCES {
+            break;
+        }
+        let ip = analytics::canonical_ip(&r.source_ip);
+        if networks.contains(&analytics::network_of(&ip))
+            && let Ok(addr) = ip.parse()
+            && !ips.contains(&addr)
+        {
+            ips.push(addr);
+        }
+    }
+    rdns.names(&ips)
+        .await
+        .into_iter()
+        .map(|(ip, name)| (analytics::canonical_ip(&ip.to_string()), name))
+        .collect()
+}
+
+/// Analyses one domain as of `today` and stores the outcome. With `rdns`, the sources the
+/// correlation links are named by reverse DNS.
 pub async fn analyze_domain(
     store: &Store,
     target: &sealwatch_store::AnalysisTarget,
     today: i32,
     config: &Config,
+    rdns: Option<&sealwatch_health::ReverseDns>,
     totals: &mut RunTotals,
 ) -> anyhow::Result<Vec<analytics::Finding>> {
     let a = &config.analysis;
@@ -151,7 +193,10 @@ pub async fn analyze_domain(
     let from = i64::from(history_start) * 86_400;
     let to = (i64::from(today) + 1) * 86_400;
     let data = store.domain_data(target.domain_id, from, to).await?;
-    let input = input_of(target, data, true);
+    let mut input = input_of(target, data, true);
+    if let Some(rdns) = rdns {
+        input.source_names = source_names(rdns, &input).await;
+    }
     let window = analytics::Window {
         start: today - i32::try_from(a.window_days.max(1)).unwrap_or(7) + 1,
         end: today,
@@ -213,11 +258,13 @@ pub async fn analyze_all(
     let day = day_number(today);
     let targets = store.analysis_targets(None).await?;
     let concurrency = config.analysis.concurrency.max(1);
+    let rdns = config.health.reverse_dns(&config.analysis)?;
+    let rdns = rdns.as_ref();
     let mut results = futures_util::stream::iter(targets)
         .map(|t| async move {
             let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
             let mut totals = RunTotals::default();
-            analyze_domain(store, &t, day, config, &mut totals)
+            analyze_domain(store, &t, day, config, rdns, &mut totals)
                 .instrument(span)
                 .await
                 .map(|_| totals)
@@ -257,9 +304,10 @@ pub async fn analyze(
     }
     let mut totals = RunTotals::default();
     let started = std::time::Instant::now();
+    let rdns = config.health.reverse_dns(&config.analysis)?;
     for t in &targets {
         let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
-        let findings = analyze_domain(store, t, today, config, &mut totals)
+        let findings = analyze_domain(store, t, today, config, rdns.as_ref(), &mut totals)
             .instrument(span)
             .await?;
         if !args.quiet {

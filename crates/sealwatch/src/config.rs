@@ -46,6 +46,23 @@ pub struct HealthSettings {
 }
 
 impl HealthSettings {
+    /// The reverse-DNS resolver of the analysis, when `analysis.reverse_dns` is on.
+    pub fn reverse_dns(
+        &self,
+        analysis: &AnalysisSettings,
+    ) -> anyhow::Result<Option<sealwatch_health::ReverseDns>> {
+        if !analysis.reverse_dns {
+            return Ok(None);
+        }
+        Ok(Some(
+            sealwatch_health::ReverseDns::new(
+                self.name_servers.clone(),
+                std::time::Duration::from_secs_f64(self.dns_timeout_secs.clamp(0.1, 30.0)),
+            )
+            .context("setting up reverse DNS for the analysis")?,
+        ))
+    }
+
     /// The checker flags these settings amount to.
     pub fn checker_args(&self) -> crate::cli::CheckerArgs {
         crate::cli::CheckerArgs {
@@ -198,6 +215,9 @@ pub struct AnalysisSettings {
     pub quiet_days: u32,
     /// Domains analysed at the same time.
     pub concurrency: usize,
+    /// Name the sending sources of TLS failures (and the DMARC sources in their networks) by
+    /// reverse DNS, with the resolvers of `[health]`.
+    pub reverse_dns: bool,
     /// Detector thresholds.
     pub thresholds: sealwatch_analytics::Thresholds,
 }
@@ -235,6 +255,7 @@ impl Default for Config {
                 history_days: 84,
                 quiet_days: 7,
                 concurrency: 4,
+                reverse_dns: false,
                 thresholds: sealwatch_analytics::Thresholds::default(),
             },
             api: ApiSettings {

@@ -26,6 +26,8 @@ pub struct SealwatchRunner {
     /// The digest relay, or why it could not be set up (digest jobs then fail visibly).
     mailer: Result<sealwatch_digest::Mailer, String>,
     digest: sealwatch_digest::DigestConfig,
+    /// Reverse DNS for naming sources in the analysis (`analysis.reverse_dns`).
+    rdns: Option<sealwatch_health::ReverseDns>,
     /// The domain health checker, or why it could not be set up.
     checker: Result<sealwatch_health::HealthChecker, String>,
     /// Identifies this process in mailbox leases.
@@ -75,7 +77,9 @@ impl SealwatchRunner {
         if let Err(e) = &checker {
             warn!(error = %e, "the health checker is not usable; weekly checks will fail until it is");
         }
+        let rdns = config.health.reverse_dns(&config.analysis)?;
         Ok(SealwatchRunner {
+            rdns,
             store,
             config,
             poller,
@@ -181,9 +185,16 @@ impl SealwatchRunner {
         };
         let today = crate::analyze_cmd::day_number(Utc::now().date_naive());
         let mut totals = crate::analyze_cmd::RunTotals::default();
-        crate::analyze_cmd::analyze_domain(&self.store, &target, today, &self.config, &mut totals)
-            .await
-            .map_err(retry)?;
+        crate::analyze_cmd::analyze_domain(
+            &self.store,
+            &target,
+            today,
+            &self.config,
+            self.rdns.as_ref(),
+            &mut totals,
+        )
+        .await
+        .map_err(retry)?;
         info!(
             domain = %target.domain,
             opened = totals.opened,

@@ -270,6 +270,47 @@ async fn a_low_rate_downgrade_from_one_network_is_flagged() {
         .find(|a| a["kind"] == "tls-low-rate-negotiation")
         .expect("flagged");
     assert!(a["evidence"].to_string().contains("203.0.113."), "{a}");
+    // Without reverse DNS (the default) the senders have no names.
+    assert_eq!(a["evidence"]["sending_names"], serde_json::json!([]), "{a}");
+}
+
+/// With `analysis.reverse_dns`, the senders of the downgrade are named by their PTR records
+/// (the test DNS server publishes one for all of 203.0.113.0/24).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_dns_names_the_sending_sources() {
+    let db = TestDb::new(Engine::Sqlite, "rdns").await;
+    let run = scenario(
+        &db,
+        "rdns",
+        2,
+        &["downgrade:domain=0,network=203.0.113.0/24,rate=3,from=21"],
+    );
+    let dns = std::env::var("SEALWATCH_TEST_DNS").unwrap_or_else(|_| "127.0.0.1:5353".into());
+    let mut text = std::fs::read_to_string(&run.config).expect("config");
+    text.push_str(&format!(
+        "\n[analysis]\nreverse_dns = true\n\n[health]\nname_servers = [\"{dns}\"]\ndns_timeout_secs = 2.0\n"
+    ));
+    std::fs::write(&run.config, text).expect("config");
+    analyze(&run, LAST);
+    let all = anomalies(&run, &[]);
+    let a = all
+        .iter()
+        .find(|a| a["kind"] == "tls-low-rate-negotiation")
+        .expect("flagged");
+    assert_eq!(
+        a["evidence"]["sending_names"],
+        serde_json::json!(["legacy-mta.downgrade.example"]),
+        "{a}"
+    );
+    assert!(
+        a["summary"]
+            .to_string()
+            .contains("legacy-mta.downgrade.example")
+            || a["explanation"]
+                .to_string()
+                .contains("legacy-mta.downgrade.example"),
+        "{a}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

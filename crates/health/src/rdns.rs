@@ -1,0 +1,97 @@
+//! Reverse DNS names of IP addresses (PTR), for naming the sending sources the analysis
+//! finds ("203.0.113.7, legacy-mta.example.net"). Lookups are bounded by a timeout, run a
+//! few at a time, and cached for the life of the value (positive and negative answers).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use hickory_resolver::proto::rr::RData;
+
+use crate::HealthError;
+use crate::dns::{DnsSettings, ResolverSetup};
+
+/// PTR lookups with a cache.
+pub struct ReverseDns {
+    resolver: hickory_resolver::TokioResolver,
+    cache: Mutex<HashMap<IpAddr, Option<String>>>,
+}
+
+impl std::fmt::Debug for ReverseDns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReverseDns").finish_non_exhaustive()
+    }
+}
+
+/// Lookups in flight at once.
+const CONCURRENCY: usize = 8;
+
+impl ReverseDns {
+    /// Asks `name_servers` (empty: the system resolver), each query bounded by `timeout`
+    /// with one retry.
+    pub fn new(name_servers: Vec<SocketAddr>, timeout: Duration) -> Result<Self, HealthError> {
+        let setup = ResolverSetup::new(&DnsSettings {
+            name_servers,
+            timeout,
+            retries: 1,
+        })?;
+        Ok(ReverseDns {
+            resolver: setup.build()?.into_resolver(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The first PTR name of each address that has one (lower case, no trailing dot).
+    /// Addresses without a name, or whose lookup failed, are left out.
+    pub async fn names(&self, ips: &[IpAddr]) -> BTreeMap<IpAddr, String> {
+        let mut out = BTreeMap::new();
+        let mut todo = Vec::new();
+        {
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for ip in ips {
+                match cache.get(ip) {
+                    Some(Some(name)) => {
+                        out.insert(*ip, name.clone());
+                    }
+                    Some(None) => {}
+                    None => todo.push(*ip),
+                }
+            }
+        }
+        todo.sort();
+        todo.dedup();
+        let found: Vec<(IpAddr, Option<String>)> = futures_util::stream::iter(todo)
+            .map(|ip| async move { (ip, self.lookup(ip).await) })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (ip, name) in found {
+            if let Some(n) = &name {
+                out.insert(ip, n.clone());
+            }
+            cache.insert(ip, name);
+        }
+        out
+    }
+
+    async fn lookup(&self, ip: IpAddr) -> Option<String> {
+        let lookup = self.resolver.reverse_lookup(ip).await.ok()?;
+        lookup.answers().iter().find_map(|r| match &r.data {
+            RData::PTR(ptr) => {
+                let name = ptr.0.to_string();
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                (!name.is_empty()).then_some(name)
+            }
+            _ => None,
+        })
+    }
+}
