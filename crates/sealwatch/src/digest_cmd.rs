@@ -114,13 +114,6 @@ pub struct BenchDigestArgs {
     pub database: Option<String>,
 }
 
-fn worker_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
-}
-
 /// The SMTP relay settings of the configuration (the password is read from its variable).
 pub fn smtp_settings(config: &Config, pool_size: u32) -> anyhow::Result<SmtpSettings> {
     let s = &config.smtp;
@@ -289,7 +282,7 @@ async fn send(store: &Store, config: &Config, args: SendArgs) -> anyhow::Result<
         &dc,
         tenant.id,
         week,
-        &worker_id(),
+        &crate::jobs_runner::process_name(),
         Utc::now(),
     )
     .await?;
@@ -343,8 +336,15 @@ async fn run_pass(store: &Store, config: &Config, args: RunArgs) -> anyhow::Resu
     let pool = u32::try_from(args.concurrency.clamp(1, 64)).unwrap_or(16);
     let mailer = mailer(config, pool)?;
     let dc = digest_config(config, Some(&mailer));
-    let s =
-        sealwatch_digest::run_due(store, &mailer, &dc, &worker_id(), now, args.concurrency).await?;
+    let s = sealwatch_digest::run_due(
+        store,
+        &mailer,
+        &dc,
+        &crate::jobs_runner::process_name(),
+        now,
+        args.concurrency,
+    )
+    .await?;
     println!(
         "sent {}, already sent {}, retrying {}, failed {}, skipped {}, errors {}",
         s.sent, s.already_sent, s.retrying, s.failed, s.skipped, s.errors

@@ -177,8 +177,12 @@ impl SealwatchRunner {
     }
 
     async fn analyze_domain(&self, domain_id: i64) -> Result<(), JobError> {
-        let targets = self.store.analysis_targets(None).await.map_err(store_err)?;
-        let Some(target) = targets.into_iter().find(|t| t.domain_id == domain_id) else {
+        let Some(target) = self
+            .store
+            .analysis_target(domain_id)
+            .await
+            .map_err(store_err)?
+        else {
             // Removed, or its tenant deactivated, since the job was queued.
             info!(domain_id, "domain is no longer analysed; skipped");
             return Ok(());

@@ -200,6 +200,30 @@ impl Store {
             .collect())
     }
 
+    /// One domain to analyse by id: `None` when it was removed or its tenant deactivated.
+    /// (What a per-domain analysis job needs; two primary-key reads, not the whole list.)
+    pub async fn analysis_target(&self, domain_id: i64) -> Result<Option<AnalysisTarget>> {
+        let Some(d) = tenant_domain::Entity::find_by_id(domain_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(t) = tenant::Entity::find_by_id(d.tenant_id)
+            .filter(tenant::Column::Active.eq(true))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(AnalysisTarget {
+            tenant_id: t.id,
+            domain_id: d.id,
+            domain: d.domain,
+            tenant: t.name,
+        }))
+    }
+
     /// Aggregated report data of a domain whose reports overlap `[from, to)` (Unix seconds).
     pub async fn domain_data(&self, domain_id: i64, from: i64, to: i64) -> Result<DomainData> {
         let db = &self.db;
