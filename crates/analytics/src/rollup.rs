@@ -16,7 +16,7 @@
 //! Counts of one row above [`MAX_ROW_COUNT`] are clamped to it. Degenerate ranges: `end <= begin` puts everything on the day of `begin`; a range longer
 //! than [`MAX_SPLIT_DAYS`] (a reporter's clock bug) puts everything on the day of its end.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -261,6 +261,51 @@ pub(crate) fn norm_host(h: &str) -> String {
     h.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// The value under `key`, inserted as default first if missing (the key is cloned only
+/// then; `entry` would clone it on every call).
+fn slot<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+/// Records a reporter's name as written (trimmed).
+fn note_name(names: &mut BTreeSet<String>, name: &str) {
+    let name = name.trim();
+    if !names.contains(name) {
+        names.insert(name.to_owned());
+    }
+}
+
+/// Reporter keys and canonical source addresses, derived once per distinct input text.
+#[derive(Default)]
+struct Keys {
+    reporters: HashMap<String, String>,
+    sources: HashMap<String, (String, String)>,
+}
+
+impl Keys {
+    fn reporter(&mut self, name: &str) -> String {
+        if let Some(k) = self.reporters.get(name) {
+            return k.clone();
+        }
+        let k = reporter_key(name);
+        self.reporters.insert(name.to_owned(), k.clone());
+        k
+    }
+
+    /// Canonical address and network of a source IP as written.
+    fn source(&mut self, ip: &str) -> (String, String) {
+        if let Some(v) = self.sources.get(ip) {
+            return v.clone();
+        }
+        let v = (canonical_ip(ip), network_of(ip));
+        self.sources.insert(ip.to_owned(), v.clone());
+        v
+    }
+}
+
 fn mark_days(days: &mut BTreeSet<Day>, begin: i64, end: i64) {
     for (d, _) in split_range(begin, end) {
         days.insert(d);
@@ -271,49 +316,62 @@ impl Rollup {
     /// Builds the rollup of everything in `input`.
     pub fn build(input: &DomainInput) -> Rollup {
         let mut r = Rollup::default();
+        // Many rows share a reporter and a source: derive each key once per name.
+        let mut keys = Keys::default();
         for row in &input.dmarc {
             let w = split_range(row.begin, row.end);
-            let key = reporter_key(&row.reporter);
-            let ip = canonical_ip(&row.source_ip);
-            let net = network_of(&row.source_ip);
-            let parts = [
-                distribute(cap(row.messages), &w),
-                distribute(cap(row.dkim_aligned), &w),
-                distribute(cap(row.spf_aligned), &w),
-                distribute(cap(row.dkim_aligned.max(row.spf_aligned)), &w),
-                distribute(cap(row.disposition_none), &w),
-                distribute(cap(row.disposition_quarantine), &w),
-                distribute(cap(row.disposition_reject), &w),
-            ];
-            for (i, (day, _)) in w.iter().enumerate() {
-                let c = DmarcCounts {
-                    messages: parts[0][i].1,
-                    dkim_aligned: parts[1][i].1,
-                    spf_aligned: parts[2][i].1,
-                    passed: parts[3][i].1,
-                    disposition_none: parts[4][i].1,
-                    disposition_quarantine: parts[5][i].1,
-                    disposition_reject: parts[6][i].1,
-                };
-                let d = r.dmarc.entry(*day).or_default();
-                d.total.add(&c);
-                d.by_source_ip.entry(ip.clone()).or_default().add(&c);
-                d.by_source_network.entry(net.clone()).or_default().add(&c);
-                d.by_reporter.entry(key.clone()).or_default().add(&c);
-                d.by_reporter_network
-                    .entry(key.clone())
-                    .or_default()
-                    .entry(net.clone())
-                    .or_default()
-                    .add(&c);
+            let key = keys.reporter(&row.reporter);
+            let (ip, net) = keys.source(&row.source_ip);
+            let whole = DmarcCounts {
+                messages: cap(row.messages),
+                dkim_aligned: cap(row.dkim_aligned),
+                spf_aligned: cap(row.spf_aligned),
+                passed: cap(row.dkim_aligned.max(row.spf_aligned)),
+                disposition_none: cap(row.disposition_none),
+                disposition_quarantine: cap(row.disposition_quarantine),
+                disposition_reject: cap(row.disposition_reject),
+            };
+            let mut add = |day: Day, c: &DmarcCounts| {
+                let d = r.dmarc.entry(day).or_default();
+                d.total.add(c);
+                slot(&mut d.by_source_ip, &ip).add(c);
+                slot(&mut d.by_source_network, &net).add(c);
+                slot(&mut d.by_reporter, &key).add(c);
+                slot(slot(&mut d.by_reporter_network, &key), &net).add(c);
+            };
+            if let [(day, _)] = w.as_slice() {
+                // The common case: a report of one UTC day, nothing to split.
+                add(*day, &whole);
+            } else {
+                let parts = [
+                    distribute(whole.messages, &w),
+                    distribute(whole.dkim_aligned, &w),
+                    distribute(whole.spf_aligned, &w),
+                    distribute(whole.passed, &w),
+                    distribute(whole.disposition_none, &w),
+                    distribute(whole.disposition_quarantine, &w),
+                    distribute(whole.disposition_reject, &w),
+                ];
+                for (i, (day, _)) in w.iter().enumerate() {
+                    let c = DmarcCounts {
+                        messages: parts[0][i].1,
+                        dkim_aligned: parts[1][i].1,
+                        spf_aligned: parts[2][i].1,
+                        passed: parts[3][i].1,
+                        disposition_none: parts[4][i].1,
+                        disposition_quarantine: parts[5][i].1,
+                        disposition_reject: parts[6][i].1,
+                    };
+                    add(*day, &c);
+                }
             }
-            let p = r.reporters.entry(key).or_default();
-            p.names.insert(row.reporter.trim().to_owned());
-            mark_days(&mut p.dmarc_days, row.begin, row.end);
+            let p = slot(&mut r.reporters, &key);
+            note_name(&mut p.names, &row.reporter);
+            p.dmarc_days.extend(w.iter().map(|(d, _)| *d));
         }
         for row in &input.tls {
             let w = split_range(row.begin, row.end);
-            let key = reporter_key(&row.reporter);
+            let key = keys.reporter(&row.reporter);
             let pt = row.policy_type.trim().to_ascii_lowercase();
             let ok = distribute(cap(row.successful), &w);
             let bad = distribute(cap(row.failed), &w);
@@ -324,17 +382,17 @@ impl Rollup {
                 };
                 let d = r.tls.entry(*day).or_default();
                 d.total.add(&c);
-                d.by_reporter.entry(key.clone()).or_default().add(&c);
-                d.by_policy_type.entry(pt.clone()).or_default().add(&c);
+                slot(&mut d.by_reporter, &key).add(&c);
+                slot(&mut d.by_policy_type, &pt).add(&c);
             }
-            let p = r.reporters.entry(key).or_default();
-            p.names.insert(row.reporter.trim().to_owned());
-            mark_days(&mut p.tls_days, row.begin, row.end);
+            let p = slot(&mut r.reporters, &key);
+            note_name(&mut p.names, &row.reporter);
+            p.tls_days.extend(w.iter().map(|(d, _)| *d));
         }
         let mut cells: BTreeMap<Day, BTreeMap<FailureCell, u64>> = BTreeMap::new();
         for row in &input.tls_failures {
             let w = split_range(row.begin, row.end);
-            let key = reporter_key(&row.reporter);
+            let key = keys.reporter(&row.reporter);
             let mx = row
                 .receiving_mx_hostname
                 .as_deref()
@@ -361,9 +419,9 @@ impl Rollup {
                         .or_default() += n;
                 }
             }
-            let p = r.reporters.entry(key).or_default();
-            p.names.insert(row.reporter.trim().to_owned());
-            mark_days(&mut p.tls_days, row.begin, row.end);
+            let p = slot(&mut r.reporters, &key);
+            note_name(&mut p.names, &row.reporter);
+            p.tls_days.extend(w.iter().map(|(d, _)| *d));
         }
         for (day, map) in cells {
             let d = r.tls.entry(day).or_default();
@@ -382,8 +440,9 @@ impl Rollup {
             }
         }
         for seen in &input.reports {
-            let p = r.reporters.entry(reporter_key(&seen.reporter)).or_default();
-            p.names.insert(seen.reporter.trim().to_owned());
+            let key = keys.reporter(&seen.reporter);
+            let p = slot(&mut r.reporters, &key);
+            note_name(&mut p.names, &seen.reporter);
             let days = match seen.kind {
                 ReportKind::Dmarc => &mut p.dmarc_days,
                 ReportKind::Tls => &mut p.tls_days,

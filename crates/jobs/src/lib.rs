@@ -36,8 +36,10 @@ pub use worker::{RunOptions, run};
 pub enum Job {
     /// Poll one IMAP mailbox.
     PollMailbox { mailbox_id: i64 },
-    /// Analyse one domain's reports and update its anomalies.
+    /// Analyse one domain's reports and update its anomalies (after a poll stored some).
     AnalyzeDomain { domain_id: i64 },
+    /// The nightly analysis of a batch of domains as of one UTC day (`2026-11-30`).
+    AnalyzeDomains { domain_ids: Vec<i64>, day: String },
     /// Build the digest of one tenant for one ISO week (`2026-W48`).
     BuildDigest { tenant_id: i64, week: String },
     /// Send the built digest of one tenant for one ISO week.
@@ -54,6 +56,7 @@ impl Job {
         match self {
             Job::PollMailbox { .. } => "poll-mailbox",
             Job::AnalyzeDomain { .. } => "analyze-domain",
+            Job::AnalyzeDomains { .. } => "analyze-domains",
             Job::BuildDigest { .. } => "build-digest",
             Job::SendDigest { .. } => "send-digest",
             Job::CheckDomain { .. } => "check-domain",
@@ -69,6 +72,7 @@ impl Job {
         match self {
             Job::BuildDigest { .. } | Job::SendDigest { .. } => 30,
             Job::PollMailbox { .. } | Job::AnalyzeDomain { .. } => 20,
+            Job::AnalyzeDomains { .. } => 15,
             Job::CheckDomain { .. } => 10,
             Job::Retention => 5,
         }

@@ -3,6 +3,7 @@
 //! module moves rows between it and the store.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{NaiveDate, Utc};
@@ -247,39 +248,110 @@ pub async fn analyze_domain(
     Ok(findings)
 }
 
-/// Analyses every domain as of `today` (UTC), a few domains at a time (each domain is
-/// independent: its own queries, its own transaction).
+/// What the analysis of one domain in [`analyze_many`] gave.
+#[derive(Debug)]
+pub struct DomainOutcome {
+    pub domain: String,
+    /// The findings' kinds, or why the domain could not be analysed.
+    pub result: anyhow::Result<Vec<&'static str>>,
+}
+
+impl RunTotals {
+    fn add(&mut self, t: &RunTotals) {
+        self.domains += t.domains;
+        self.findings += t.findings;
+        self.opened += t.opened;
+        self.updated += t.updated;
+        self.reopened += t.reopened;
+        self.resolved += t.resolved;
+        self.suppressed += t.suppressed;
+    }
+}
+
+/// What one analysis task returns: its index in the targets, the domain, its totals and
+/// the findings' kinds or the error.
+type TaskOutput = (usize, String, RunTotals, anyhow::Result<Vec<&'static str>>);
+
+/// Analyses `targets` as of `today`, `analysis.concurrency` domains at a time, each in its
+/// own task so the pure analysis of several domains runs on several cores while others
+/// wait for the database. Each domain is independent (its own queries, its own
+/// transaction): one that fails does not stop the others. Outcomes come back in the order
+/// of `targets`.
+pub async fn analyze_many(
+    store: &Store,
+    config: &Config,
+    rdns: Option<Arc<sealwatch_health::ReverseDns>>,
+    targets: Vec<sealwatch_store::AnalysisTarget>,
+    today: i32,
+) -> (RunTotals, Vec<DomainOutcome>) {
+    let concurrency = config.analysis.concurrency.max(1);
+    let config = Arc::new(config.clone());
+    let names: Vec<String> = targets.iter().map(|t| t.domain.clone()).collect();
+    let mut outcomes: Vec<Option<DomainOutcome>> = Vec::new();
+    outcomes.resize_with(targets.len(), || None);
+    let mut totals = RunTotals::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut record = |joined: Result<TaskOutput, tokio::task::JoinError>,
+                      outcomes: &mut Vec<Option<DomainOutcome>>| {
+        match joined {
+            Ok((i, domain, t, result)) => {
+                totals.add(&t);
+                outcomes[i] = Some(DomainOutcome { domain, result });
+            }
+            // A panicking analysis is a bug; the domain's slot says so below.
+            Err(e) => tracing::error!(error = %e, "an analysis task failed"),
+        }
+    };
+    for (i, t) in targets.into_iter().enumerate() {
+        while tasks.len() >= concurrency {
+            if let Some(joined) = tasks.join_next().await {
+                record(joined, &mut outcomes);
+            }
+        }
+        let store = store.clone();
+        let config = Arc::clone(&config);
+        let rdns = rdns.clone();
+        let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
+        tasks.spawn(
+            async move {
+                let mut totals = RunTotals::default();
+                let result =
+                    analyze_domain(&store, &t, today, &config, rdns.as_deref(), &mut totals)
+                        .await
+                        .map(|findings| findings.iter().map(|f| f.kind.as_str()).collect());
+                (i, t.domain, totals, result)
+            }
+            .instrument(span),
+        );
+    }
+    while let Some(joined) = tasks.join_next().await {
+        record(joined, &mut outcomes);
+    }
+    let outcomes = outcomes
+        .into_iter()
+        .zip(names)
+        .map(|(o, domain)| {
+            o.unwrap_or_else(|| DomainOutcome {
+                domain,
+                result: Err(anyhow::anyhow!("the analysis task panicked")),
+            })
+        })
+        .collect();
+    (totals, outcomes)
+}
+
+/// Analyses every domain as of `today` (UTC); the first failure, if any, is the error.
 pub async fn analyze_all(
     store: &Store,
     config: &Config,
     today: NaiveDate,
 ) -> anyhow::Result<RunTotals> {
-    use futures_util::StreamExt as _;
-    let day = day_number(today);
     let targets = store.analysis_targets(None).await?;
-    let concurrency = config.analysis.concurrency.max(1);
-    let rdns = config.health.reverse_dns(&config.analysis)?;
-    let rdns = rdns.as_ref();
-    let mut results = futures_util::stream::iter(targets)
-        .map(|t| async move {
-            let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
-            let mut totals = RunTotals::default();
-            analyze_domain(store, &t, day, config, rdns, &mut totals)
-                .instrument(span)
-                .await
-                .map(|_| totals)
-        })
-        .buffer_unordered(concurrency);
-    let mut totals = RunTotals::default();
-    while let Some(result) = results.next().await {
-        let t = result?;
-        totals.domains += t.domains;
-        totals.findings += t.findings;
-        totals.opened += t.opened;
-        totals.updated += t.updated;
-        totals.reopened += t.reopened;
-        totals.resolved += t.resolved;
-        totals.suppressed += t.suppressed;
+    let rdns = config.health.reverse_dns(&config.analysis)?.map(Arc::new);
+    let (totals, outcomes) = analyze_many(store, config, rdns, targets, day_number(today)).await;
+    for o in outcomes {
+        o.result
+            .with_context(|| format!("analysing {}", o.domain))?;
     }
     Ok(totals)
 }
@@ -302,20 +374,23 @@ pub async fn analyze(
     {
         anyhow::bail!("no tenant owns a domain named {d:?}");
     }
-    let mut totals = RunTotals::default();
     let started = std::time::Instant::now();
-    let rdns = config.health.reverse_dns(&config.analysis)?;
-    for t in &targets {
-        let span = info_span!("analyze", tenant_id = t.tenant_id, domain = %t.domain);
-        let findings = analyze_domain(store, t, today, config, rdns.as_ref(), &mut totals)
-            .instrument(span)
-            .await?;
-        if !args.quiet {
-            let kinds: Vec<&str> = findings.iter().map(|f| f.kind.as_str()).collect();
-            if kinds.is_empty() {
-                eprintln!("{}: nothing to report", t.domain);
-            } else {
-                eprintln!("{}: {}", t.domain, kinds.join(", "));
+    let rdns = config.health.reverse_dns(&config.analysis)?.map(Arc::new);
+    let (totals, outcomes) = analyze_many(store, config, rdns, targets, today).await;
+    let mut failed = 0usize;
+    for o in &outcomes {
+        match &o.result {
+            Ok(kinds) if !args.quiet => {
+                if kinds.is_empty() {
+                    eprintln!("{}: nothing to report", o.domain);
+                } else {
+                    eprintln!("{}: {}", o.domain, kinds.join(", "));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: analysis failed: {e:#}", o.domain);
             }
         }
     }
@@ -333,6 +408,12 @@ pub async fn analyze(
         totals.resolved,
         totals.suppressed
     );
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} domains could not be analysed",
+            outcomes.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,6 +23,9 @@ use crate::config::Config;
 const REPORTERS: [&str; 4] = ["google.com", "Outlook.com", "Yahoo", "Fastmail Pty Ltd"];
 const TLS_REPORTERS: [&str; 2] = ["Google Inc.", "Microsoft Corporation"];
 
+/// The last day of loaded history, and the day the analysis runs as of.
+const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(2026, 11, 29).expect("a valid date");
+
 pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -36,6 +39,19 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<ExitCode> {
             TLS_REPORTERS.len()
         );
         println!("{:<10} {:>9} {:>11} {:>11} {:>10} {:>12} {:>12}", "database", "domains", "rows", "load s", "analyse s", "domains/s", "rows/s");
+        if let Some(url) = &args.reuse {
+            let engine = if url.starts_with("sqlite:") { "sqlite" } else { "postgres" };
+            let store = Store::connect(&DbConfig { url: url.clone(), max_connections: 8 }).await?;
+            let rows = report_rows(&store).await?;
+            let domains = store.analysis_targets(None).await?.len();
+            let analyse_secs = analyse(args, &store, domains).await?;
+            print_row(engine, domains, &Measured { rows, load_secs: 0.0, analyse_secs });
+            if args.through_queue {
+                let secs = through_queue(args, &store).await?;
+                print_row(&format!("{engine}/q"), domains, &Measured { rows, load_secs: 0.0, analyse_secs: secs });
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         for engine in &args.engines {
             let (url, pg_name) = match engine.as_str() {
                 "sqlite" => {
@@ -52,42 +68,162 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<ExitCode> {
                 other => anyhow::bail!("unknown engine {other:?} (sqlite or postgres)"),
             };
             let result = measure(args, &url).await;
-            match pg_name {
-                Some(name) => {
-                    let admin = Store::connect(&DbConfig { url: args.pg_admin_url.clone(), max_connections: 1 }).await?;
-                    admin
-                        .connection()
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await?;
+            let queued = match (&result, args.through_queue) {
+                (Ok(_), true) => {
+                    let store = Store::connect(&DbConfig { url: url.clone(), max_connections: 8 }).await?;
+                    Some(through_queue(args, &store).await)
                 }
-                None => {
-                    let path = url.trim_start_matches("sqlite://");
-                    for suffix in ["", "-wal", "-shm"] {
-                        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                _ => None,
+            };
+            if args.keep {
+                eprintln!("kept the {engine} database: --reuse {url}");
+            } else {
+                match pg_name {
+                    Some(name) => {
+                        let admin = Store::connect(&DbConfig { url: args.pg_admin_url.clone(), max_connections: 1 }).await?;
+                        admin
+                            .connection()
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await?;
+                    }
+                    None => {
+                        let path = url.trim_start_matches("sqlite://");
+                        for suffix in ["", "-wal", "-shm"] {
+                            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+                        }
                     }
                 }
             }
             let m = result?;
-            println!(
-                "{:<10} {:>9} {:>11} {:>11.1} {:>10.1} {:>12.0} {:>12.0}",
-                engine,
-                args.domains,
-                m.rows,
-                m.load_secs,
-                m.analyse_secs,
-                args.domains as f64 / m.analyse_secs,
-                m.rows as f64 / m.analyse_secs
-            );
-            if args.domains < 10_000 {
-                println!(
-                    "{:<10} extrapolated full pass over 10,000 domains: {:.0} s",
-                    "",
-                    m.analyse_secs * 10_000.0 / args.domains as f64
-                );
+            print_row(engine, args.domains, &m);
+            if let Some(secs) = queued {
+                print_row(&format!("{engine}/q"), args.domains, &Measured { analyse_secs: secs?, ..m });
             }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn print_row(engine: &str, domains: usize, m: &Measured) {
+    println!(
+        "{:<10} {:>9} {:>11} {:>11.1} {:>10.1} {:>12.0} {:>12.0}",
+        engine,
+        domains,
+        m.rows,
+        m.load_secs,
+        m.analyse_secs,
+        domains as f64 / m.analyse_secs,
+        m.rows as f64 / m.analyse_secs
+    );
+    if domains < 10_000 {
+        println!(
+            "{:<10} extrapolated full pass over 10,000 domains: {:.0} s",
+            "",
+            m.analyse_secs * 10_000.0 / domains as f64
+        );
+    }
+}
+
+/// Report rows of a loaded database, counted as the loader counts them: DMARC records,
+/// TLS reports and TLS failure details.
+async fn report_rows(store: &Store) -> anyhow::Result<u64> {
+    let backend = store.connection().get_database_backend();
+    let row = store
+        .connection()
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT (SELECT COUNT(*) FROM dmarc_records) + (SELECT COUNT(*) FROM tls_reports) \
+             + (SELECT COUNT(*) FROM tls_failure_details) AS n",
+        ))
+        .await?
+        .context("no row")?;
+    let n: i64 = row.try_get("", "n")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Times one full analysis pass as of the last loaded day.
+async fn analyse(args: &BenchAnalyzeArgs, store: &Store, domains: usize) -> anyhow::Result<f64> {
+    let mut config = Config::default();
+    if let Some(c) = args.concurrency {
+        config.analysis.concurrency = c;
+    }
+    let started = Instant::now();
+    let totals = crate::analyze_cmd::analyze_all(store, &config, LAST_DAY).await?;
+    let analyse_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "analysis: {} domains, {} findings ({} expected certificate incidents), concurrency {}",
+        totals.domains,
+        totals.findings,
+        domains.div_ceil(100),
+        config.analysis.concurrency
+    );
+    Ok(analyse_secs)
+}
+
+/// Times the nightly pass through the job queue: the scheduler's batch jobs for every
+/// domain are queued, and one worker process runs them until the queue is empty.
+async fn through_queue(args: &BenchAnalyzeArgs, store: &Store) -> anyhow::Result<f64> {
+    use sealwatch_jobs::{Leadership, Queue, RunOptions};
+    let mut config = Config::default();
+    if let Some(c) = args.concurrency {
+        config.analysis.concurrency = c;
+    }
+    let queue = Queue::open(store.connection()).await?;
+    let runner = std::sync::Arc::new(crate::jobs_runner::SealwatchRunner::new(
+        store.clone(),
+        config.clone(),
+        crate::app::poller(&config, store)?,
+        queue.clone(),
+        crate::jobs_runner::process_name(),
+        std::sync::Arc::new(sealwatch_api::Metrics::default()),
+    )?);
+    let before = queue.counts().await?;
+    let started = Instant::now();
+    let ids = store
+        .analysis_targets(None)
+        .await?
+        .iter()
+        .map(|t| t.domain_id)
+        .collect();
+    // A key of its own per run: a database measured again has the day's keys already.
+    let run = Utc::now().timestamp_millis();
+    let mut jobs = 0u64;
+    for mut planned in crate::jobs_runner::nightly_jobs(ids, &LAST_DAY.to_string()) {
+        planned.key = planned.key.map(|k| format!("{k}:bench-{run}"));
+        queue.push(planned).await?;
+        jobs += 1;
+    }
+    let options = RunOptions {
+        name: crate::jobs_runner::process_name(),
+        poll_concurrency: 0,
+        concurrency: config.jobs.concurrency.max(1),
+        scheduler_cron: None,
+        shutdown_timeout: std::time::Duration::from_secs(60),
+        idle_poll: std::time::Duration::from_millis(50),
+        retry_after: std::time::Duration::from_secs(config.jobs.retry_after_secs),
+        leadership: Leadership::always(),
+    };
+    let watch = queue.clone();
+    sealwatch_jobs::run(queue.clone(), runner, options, async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            match watch.counts().await {
+                Ok(c) if c.pending == 0 && c.running == 0 => break,
+                _ => {}
+            }
+        }
+    })
+    .await?;
+    let secs = started.elapsed().as_secs_f64();
+    let after = queue.counts().await?;
+    eprintln!(
+        "through the queue: {jobs} batch jobs, {} done, {} failed, {} killed, {} workers",
+        after.done - before.done,
+        after.failed - before.failed,
+        after.killed - before.killed,
+        config.jobs.concurrency
+    );
+    Ok(secs)
 }
 
 struct Measured {
@@ -104,22 +240,26 @@ async fn measure(args: &BenchAnalyzeArgs, url: &str) -> anyhow::Result<Measured>
     .await?;
     store.migrate().await?;
     let days = u64::from(args.weeks) * 7;
-    let last = NaiveDate::from_ymd_opt(2026, 11, 29).context("date")?;
+    let last = LAST_DAY;
     let first = last - Days::new(days - 1);
     let started = Instant::now();
     let mut rows = 0u64;
     let mut batch = Vec::new();
     for d in 0..args.domains {
         let name = format!("domain{d}.example");
-        let tenant = store
+        store
             .create_tenant(&format!("tenant-{d}"), &[DomainName::parse(&name)?])
             .await?;
-        let route = store
-            .routing_entries()
-            .await?
-            .into_iter()
-            .find(|r| r.tenant_id == tenant.id)
-            .context("route")?;
+    }
+    let routes: std::collections::HashMap<String, (i64, i64)> = store
+        .routing_entries()
+        .await?
+        .into_iter()
+        .map(|r| (r.domain.to_string(), (r.tenant_id, r.domain_id)))
+        .collect();
+    for d in 0..args.domains {
+        let name = format!("domain{d}.example");
+        let &(tenant_id, domain_id) = routes.get(&name).context("route")?;
         for day in 0..days {
             let date = first + Days::new(day);
             let begin = date.and_hms_opt(0, 0, 0).context("time")?.and_utc();
@@ -129,8 +269,8 @@ async fn measure(args: &BenchAnalyzeArgs, url: &str) -> anyhow::Result<Measured>
                 let report = aggregate(&name, reporter, begin, d, day, i)?;
                 rows += report.records.len() as u64;
                 batch.push(message(
-                    route.tenant_id,
-                    route.domain_id,
+                    tenant_id,
+                    domain_id,
                     &name,
                     Report::DmarcAggregate(report),
                     d,
@@ -146,8 +286,8 @@ async fn measure(args: &BenchAnalyzeArgs, url: &str) -> anyhow::Result<Measured>
                     .map(|p| p.failure_details.len() as u64)
                     .sum::<u64>();
                 batch.push(message(
-                    route.tenant_id,
-                    route.domain_id,
+                    tenant_id,
+                    domain_id,
                     &name,
                     Report::TlsRpt(report),
                     d,
@@ -166,16 +306,7 @@ async fn measure(args: &BenchAnalyzeArgs, url: &str) -> anyhow::Result<Measured>
     store.connection().execute_unprepared("ANALYZE").await?;
     let load_secs = started.elapsed().as_secs_f64();
 
-    let config = Config::default();
-    let started = Instant::now();
-    let totals = crate::analyze_cmd::analyze_all(&store, &config, last).await?;
-    let analyse_secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "analysis: {} domains, {} findings ({} expected certificate incidents)",
-        totals.domains,
-        totals.findings,
-        args.domains.div_ceil(100)
-    );
+    let analyse_secs = analyse(args, &store, args.domains).await?;
     Ok(Measured {
         rows,
         load_secs,

@@ -553,4 +553,18 @@ pub struct BenchAnalyzeArgs {
     /// PostgreSQL server URL on which a scratch database is created and dropped.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     pub pg_admin_url: String,
+    /// Keep the loaded databases and print their URLs (for `--reuse`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Analyse a database an earlier `--keep` run loaded instead of loading a new one
+    /// (`sqlite://PATH` or `postgres://...`); `--engine` is then ignored.
+    #[arg(long, value_name = "URL")]
+    pub reuse: Option<String>,
+    /// Domains analysed at a time (default: `analysis.concurrency` of the configuration).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Also time the pass as production runs it: the nightly batch jobs queued and run by
+    /// one worker process (`jobs.concurrency` jobs at a time).
+    #[arg(long)]
+    pub through_queue: bool,
 }

@@ -27,7 +27,7 @@ pub struct SealwatchRunner {
     mailer: Result<sealwatch_digest::Mailer, String>,
     digest: sealwatch_digest::DigestConfig,
     /// Reverse DNS for naming sources in the analysis (`analysis.reverse_dns`).
-    rdns: Option<sealwatch_health::ReverseDns>,
+    rdns: Option<Arc<sealwatch_health::ReverseDns>>,
     /// The domain health checker, or why it could not be set up.
     checker: Result<sealwatch_health::HealthChecker, String>,
     /// Identifies this process in mailbox leases.
@@ -77,7 +77,7 @@ impl SealwatchRunner {
         if let Err(e) = &checker {
             warn!(error = %e, "the health checker is not usable; weekly checks will fail until it is");
         }
-        let rdns = config.health.reverse_dns(&config.analysis)?;
+        let rdns = config.health.reverse_dns(&config.analysis)?.map(Arc::new);
         Ok(SealwatchRunner {
             rdns,
             store,
@@ -194,7 +194,7 @@ impl SealwatchRunner {
             &target,
             today,
             &self.config,
-            self.rdns.as_ref(),
+            self.rdns.as_deref(),
             &mut totals,
         )
         .await
@@ -206,6 +206,53 @@ impl SealwatchRunner {
             "domain analysed"
         );
         Ok(())
+    }
+
+    /// The nightly analysis of a batch of domains as of `day` (the day it was planned for,
+    /// even when the queue runs it after midnight). Domains removed since are skipped; when
+    /// some fail, the job is retried and analyses the whole batch again (idempotent).
+    async fn analyze_domains(&self, domain_ids: &[i64], day: &str) -> Result<(), JobError> {
+        let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map_err(|e| JobError::Fatal(format!("day {day:?}: {e}")))?;
+        let targets = self
+            .store
+            .analysis_targets_by_id(domain_ids)
+            .await
+            .map_err(store_err)?;
+        let (totals, outcomes) = crate::analyze_cmd::analyze_many(
+            &self.store,
+            &self.config,
+            self.rdns.clone(),
+            targets,
+            crate::analyze_cmd::day_number(date),
+        )
+        .await;
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter_map(|o| {
+                let e = o.result.as_ref().err()?;
+                warn!(domain = %o.domain, error = %format!("{e:#}"), "analysis failed");
+                Some(o.domain.clone())
+            })
+            .collect();
+        info!(
+            domains = totals.domains,
+            skipped = domain_ids.len().saturating_sub(outcomes.len()),
+            opened = totals.opened,
+            resolved = totals.resolved,
+            failed = failed.len(),
+            "nightly batch analysed"
+        );
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(JobError::Retry(format!(
+                "{} of {} domains failed: {}",
+                failed.len(),
+                outcomes.len(),
+                failed.join(", ")
+            )))
+        }
     }
 
     /// Builds (once) and sends (once) a tenant's digest for a week. A failed send is
@@ -408,14 +455,11 @@ impl SealwatchRunner {
         if !self.first_time("nightly", &day) {
             return Ok(());
         }
-        for t in self.store.analysis_targets(None).await.map_err(store_err)? {
-            out.push(Planned::keyed(
-                Job::AnalyzeDomain {
-                    domain_id: t.domain_id,
-                },
-                format!("analyze:{}:{day}", t.domain_id),
-            ));
-        }
+        let targets = self.store.analysis_targets(None).await.map_err(store_err)?;
+        out.extend(nightly_jobs(
+            targets.iter().map(|t| t.domain_id).collect(),
+            &day,
+        ));
         Ok(())
     }
 }
@@ -452,6 +496,9 @@ impl SealwatchRunner {
         match job {
             Job::PollMailbox { mailbox_id } => self.poll_mailbox(mailbox_id).await,
             Job::AnalyzeDomain { domain_id } => self.analyze_domain(domain_id).await,
+            Job::AnalyzeDomains { domain_ids, day } => {
+                self.analyze_domains(&domain_ids, &day).await
+            }
             Job::BuildDigest { tenant_id, week } | Job::SendDigest { tenant_id, week } => {
                 self.deliver_digest(tenant_id, &week).await
             }
@@ -461,10 +508,66 @@ impl SealwatchRunner {
     }
 }
 
+/// Domains per nightly analysis job: few enough jobs that the queue costs nothing next to
+/// the analysis, enough that several workers share the pass.
+pub const NIGHTLY_BATCH: usize = 100;
+
+/// The nightly analysis of `domain_ids` as of `day` (`YYYY-MM-DD`): one job per
+/// [`NIGHTLY_BATCH`] domains, keyed by the day and the batch's domains.
+pub fn nightly_jobs(mut domain_ids: Vec<i64>, day: &str) -> Vec<Planned> {
+    domain_ids.sort_unstable();
+    domain_ids
+        .chunks(NIGHTLY_BATCH)
+        .map(|batch| {
+            let key = format!(
+                "analyze:{day}:{}-{}",
+                batch.first().copied().unwrap_or_default(),
+                batch.last().copied().unwrap_or_default()
+            );
+            Planned::keyed(
+                Job::AnalyzeDomains {
+                    domain_ids: batch.to_vec(),
+                    day: day.to_owned(),
+                },
+                key,
+            )
+        })
+        .collect()
+}
+
 /// A name for this process in leases and worker names: host and pid.
 pub fn process_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "sealwatch".to_owned());
     format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nightly_pass_is_batched_with_one_key_per_batch() {
+        let ids: Vec<i64> = (1..=250).rev().collect();
+        let jobs = nightly_jobs(ids, "2026-11-30");
+        assert_eq!(jobs.len(), 3);
+        let mut all = Vec::new();
+        for (i, p) in jobs.iter().enumerate() {
+            let Job::AnalyzeDomains { domain_ids, day } = &p.job else {
+                panic!("unexpected {:?}", p.job);
+            };
+            assert_eq!(day, "2026-11-30");
+            assert_eq!(domain_ids.len(), if i < 2 { NIGHTLY_BATCH } else { 50 });
+            let (first, last) = (domain_ids[0], domain_ids[domain_ids.len() - 1]);
+            assert_eq!(
+                p.key.as_deref(),
+                Some(format!("analyze:2026-11-30:{first}-{last}").as_str())
+            );
+            all.extend_from_slice(domain_ids);
+        }
+        // Every domain once, in order.
+        assert_eq!(all, (1..=250).collect::<Vec<i64>>());
+        assert!(nightly_jobs(Vec::new(), "2026-11-30").is_empty());
+    }
 }

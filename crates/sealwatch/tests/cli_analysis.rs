@@ -459,7 +459,7 @@ async fn serve_analyses_on_its_first_scheduler_tick_and_stops_cleanly_on_sigterm
         "serve exit: {:?}\n{stderr}",
         out.status
     );
-    assert!(stderr.contains("domain analysed"), "{stderr}");
+    assert!(stderr.contains("nightly batch analysed"), "{stderr}");
     assert!(stderr.contains("admin API listening"), "{stderr}");
     assert!(stderr.contains("shut down cleanly"), "{stderr}");
 }

@@ -278,6 +278,17 @@ fn request(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_process_answers_probes_and_metrics_but_not_the_api() {
     let db = TestDb::new(Engine::Sqlite, "serve_probes").await;
+    // Two domains for the nightly analysis (one batch job).
+    db.store
+        .create_tenant(
+            "probe",
+            &[
+                sealwatch_model::DomainName::parse("probe.example").expect("domain"),
+                sealwatch_model::DomainName::parse("probe.test").expect("domain"),
+            ],
+        )
+        .await
+        .expect("tenant");
     let dir = workdir("probes");
     let config = write_config(&dir.0, &db.url);
     let port = free_port();
@@ -305,6 +316,7 @@ async fn a_worker_process_answers_probes_and_metrics_but_not_the_api() {
         let (status, body) = get(port, "/metrics").expect("metrics");
         assert_eq!(status, 200);
         if body.contains("sealwatch_jobs_total{job=\"retention\",outcome=\"ok\"} 1")
+            && body.contains("sealwatch_jobs_total{job=\"analyze-domains\",outcome=\"ok\"} 1")
             && body.contains("sealwatch_jobs{state=\"done\"}")
         {
             break;

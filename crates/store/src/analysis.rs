@@ -6,10 +6,10 @@
 //! crate's job.
 
 use chrono::Utc;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 
 use crate::entities::{anomaly, anomaly_review, tenant, tenant_domain};
@@ -167,20 +167,80 @@ fn col(table: &str, column: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(column)))
 }
 
-fn sum_if(table: &str, column: &str, value: &str, count: &str) -> Expr {
-    Expr::expr(Func::sum(
-        Expr::case(col(table, column).eq(value), col(table, count)).finally(Expr::val(0i64)),
-    ))
-    .cast_as(Alias::new("BIGINT"))
+/// One DMARC record as packed by [`Store::domain_data`]: source IP, header_from, count,
+/// DKIM and SPF results (policy evaluated) and disposition. All `None` for the outer join's
+/// row of a report without records.
+type PackedRecord = (
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The records of one report summed by (source IP, header_from), in that order.
+fn group_sources(
+    begin: i64,
+    end: i64,
+    reporter: &str,
+    records: Vec<PackedRecord>,
+) -> Vec<DmarcSourceRow> {
+    let mut by_source: std::collections::BTreeMap<(String, Option<String>), DmarcSourceRow> =
+        std::collections::BTreeMap::new();
+    for (source_ip, header_from, count, dkim, spf, disposition) in records {
+        let (Some(source_ip), Some(count)) = (source_ip, count) else {
+            continue;
+        };
+        let row = by_source
+            .entry((source_ip.clone(), header_from.clone()))
+            .or_insert_with(|| DmarcSourceRow {
+                begin,
+                end,
+                reporter: reporter.to_owned(),
+                source_ip,
+                header_from,
+                messages: 0,
+                dkim_aligned: 0,
+                spf_aligned: 0,
+                disposition_none: 0,
+                disposition_quarantine: 0,
+                disposition_reject: 0,
+            });
+        let add = |n: &mut i64, yes: bool| {
+            if yes {
+                *n = n.saturating_add(count);
+            }
+        };
+        add(&mut row.messages, true);
+        add(&mut row.dkim_aligned, dkim.as_deref() == Some("pass"));
+        add(&mut row.spf_aligned, spf.as_deref() == Some("pass"));
+        add(
+            &mut row.disposition_none,
+            disposition.as_deref() == Some("none"),
+        );
+        add(
+            &mut row.disposition_quarantine,
+            disposition.as_deref() == Some("quarantine"),
+        );
+        add(
+            &mut row.disposition_reject,
+            disposition.as_deref() == Some("reject"),
+        );
+    }
+    by_source.into_values().collect()
 }
 
 impl Store {
     /// The domains to analyse (all active tenants' domains, or one).
     pub async fn analysis_targets(&self, domain: Option<&str>) -> Result<Vec<AnalysisTarget>> {
-        let tenants = tenant::Entity::find()
+        let tenants: std::collections::HashMap<i64, String> = tenant::Entity::find()
             .filter(tenant::Column::Active.eq(true))
             .all(&self.db)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect();
         let mut q = tenant_domain::Entity::find().order_by_asc(tenant_domain::Column::Domain);
         if let Some(d) = domain {
             q = q.filter(tenant_domain::Column::Domain.eq(d));
@@ -189,15 +249,48 @@ impl Store {
         Ok(domains
             .into_iter()
             .filter_map(|d| {
-                let t = tenants.iter().find(|t| t.id == d.tenant_id)?;
                 Some(AnalysisTarget {
-                    tenant_id: t.id,
+                    tenant_id: d.tenant_id,
                     domain_id: d.id,
+                    tenant: tenants.get(&d.tenant_id)?.clone(),
                     domain: d.domain,
-                    tenant: t.name.clone(),
                 })
             })
             .collect())
+    }
+
+    /// The domains among `domain_ids` still to analyse (removed domains and those of
+    /// deactivated tenants left out), in domain-name order. Two queries whatever the count.
+    pub async fn analysis_targets_by_id(&self, domain_ids: &[i64]) -> Result<Vec<AnalysisTarget>> {
+        let mut out = Vec::with_capacity(domain_ids.len());
+        // Bounded IN lists (SQLite allows 32,766 parameters; keep statements small).
+        for ids in domain_ids.chunks(500) {
+            let domains = tenant_domain::Entity::find()
+                .filter(tenant_domain::Column::Id.is_in(ids.iter().copied()))
+                .all(&self.db)
+                .await?;
+            let mut tenant_ids: Vec<i64> = domains.iter().map(|d| d.tenant_id).collect();
+            tenant_ids.sort_unstable();
+            tenant_ids.dedup();
+            let tenants: std::collections::HashMap<i64, String> = tenant::Entity::find()
+                .filter(tenant::Column::Id.is_in(tenant_ids))
+                .filter(tenant::Column::Active.eq(true))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|t| (t.id, t.name))
+                .collect();
+            out.extend(domains.into_iter().filter_map(|d| {
+                Some(AnalysisTarget {
+                    tenant_id: d.tenant_id,
+                    domain_id: d.id,
+                    tenant: tenants.get(&d.tenant_id)?.clone(),
+                    domain: d.domain,
+                })
+            }));
+        }
+        out.sort_by(|a, b| a.domain.cmp(&b.domain));
+        Ok(out)
     }
 
     /// One domain to analyse by id: `None` when it was removed or its tenant deactivated.
@@ -225,6 +318,13 @@ impl Store {
     }
 
     /// Aggregated report data of a domain whose reports overlap `[from, to)` (Unix seconds).
+    ///
+    /// Three queries, each returning about one row per report: the nightly pass reads weeks
+    /// of history for every domain, and on SQLite the cost is per row and per value crossing
+    /// the driver, not the work inside the database. DMARC records therefore arrive packed as
+    /// one JSON array per report (grouped by source here), and the reports seen are the
+    /// report rows of the first two queries (outer joins keep reports without records or
+    /// policies).
     pub async fn domain_data(&self, domain_id: i64, from: i64, to: i64) -> Result<DomainData> {
         let db = &self.db;
         let backend = db.get_database_backend();
@@ -233,77 +333,62 @@ impl Store {
                 .and_where(col(t, "end_ts").gte(from))
                 .and_where(col(t, "begin_ts").lt(to));
         };
+        let mut data = DomainData::default();
 
+        // One row per DMARC report, its records as a JSON array of
+        // [source_ip, header_from, count, dkim_result, spf_result, disposition].
+        let record =
+            "r.source_ip, r.header_from, r.count, r.dkim_result, r.spf_result, r.disposition";
+        let records = match backend {
+            DbBackend::Postgres => format!("CAST(json_agg(json_build_array({record})) AS TEXT)"),
+            _ => format!("json_group_array(json_array({record}))"),
+        };
         let mut q = Query::select();
-        q.from_as(Alias::new("dmarc_records"), Alias::new("r"))
-            .inner_join(
-                Alias::new("dmarc_reports"),
-                col("dmarc_reports", "id").equals((Alias::new("r"), Alias::new("report_id"))),
+        q.from(Alias::new("dmarc_reports"))
+            .join_as(
+                JoinType::LeftJoin,
+                Alias::new("dmarc_records"),
+                // `r` is the alias the packed-record expression names.
+                Alias::new("r"),
+                col("r", "report_id").equals((Alias::new("dmarc_reports"), Alias::new("id"))),
             )
             .expr_as(col("dmarc_reports", "begin_ts"), Alias::new("begin_ts"))
             .expr_as(col("dmarc_reports", "end_ts"), Alias::new("end_ts"))
             .expr_as(col("dmarc_reports", "org_name"), Alias::new("reporter"))
-            .expr_as(col("r", "source_ip"), Alias::new("source_ip"))
-            .expr_as(col("r", "header_from"), Alias::new("header_from"))
-            .expr_as(
-                Expr::expr(Func::sum(col("r", "count"))).cast_as(Alias::new("BIGINT")),
-                Alias::new("messages"),
-            )
-            .expr_as(
-                sum_if("r", "dkim_result", "pass", "count"),
-                Alias::new("dkim_aligned"),
-            )
-            .expr_as(
-                sum_if("r", "spf_result", "pass", "count"),
-                Alias::new("spf_aligned"),
-            )
-            .expr_as(
-                sum_if("r", "disposition", "none", "count"),
-                Alias::new("d_none"),
-            )
-            .expr_as(
-                sum_if("r", "disposition", "quarantine", "count"),
-                Alias::new("d_quarantine"),
-            )
-            .expr_as(
-                sum_if("r", "disposition", "reject", "count"),
-                Alias::new("d_reject"),
-            )
+            .expr_as(Expr::cust(records), Alias::new("records"))
             .group_by_col((Alias::new("dmarc_reports"), Alias::new("id")))
-            .group_by_col((Alias::new("dmarc_reports"), Alias::new("begin_ts")))
-            .group_by_col((Alias::new("dmarc_reports"), Alias::new("end_ts")))
-            .group_by_col((Alias::new("dmarc_reports"), Alias::new("org_name")))
-            .group_by_col((Alias::new("r"), Alias::new("source_ip")))
-            .group_by_col((Alias::new("r"), Alias::new("header_from")))
             .order_by(
                 (Alias::new("dmarc_reports"), Alias::new("begin_ts")),
                 Order::Asc,
-            );
+            )
+            .order_by((Alias::new("dmarc_reports"), Alias::new("id")), Order::Asc);
         overlaps(&mut q, "dmarc_reports");
-        let mut data = DomainData::default();
         for row in db.query_all_raw(backend.build(&q)).await? {
-            data.dmarc.push(DmarcSourceRow {
-                begin: row.try_get("", "begin_ts")?,
-                end: row.try_get("", "end_ts")?,
-                reporter: row.try_get("", "reporter")?,
-                source_ip: row.try_get("", "source_ip")?,
-                header_from: row.try_get("", "header_from")?,
-                messages: row.try_get("", "messages")?,
-                dkim_aligned: row.try_get("", "dkim_aligned")?,
-                spf_aligned: row.try_get("", "spf_aligned")?,
-                disposition_none: row.try_get("", "d_none")?,
-                disposition_quarantine: row.try_get("", "d_quarantine")?,
-                disposition_reject: row.try_get("", "d_reject")?,
+            let begin: i64 = row.try_get("", "begin_ts")?;
+            let end: i64 = row.try_get("", "end_ts")?;
+            let reporter: String = row.try_get("", "reporter")?;
+            let packed: String = row.try_get("", "records")?;
+            let records: Vec<PackedRecord> = serde_json::from_str(&packed)
+                .map_err(|e| StoreError::Invalid(format!("packed DMARC records: {e}")))?;
+            data.dmarc
+                .extend(group_sources(begin, end, &reporter, records));
+            data.reports.push(ReportSeenRow {
+                begin,
+                end,
+                reporter,
+                kind: "dmarc",
             });
         }
 
+        // One row per TLS policy; a report without policies gives one row of NULLs.
         let mut q = Query::select();
-        q.from(Alias::new("tls_policies"))
-            .inner_join(
-                Alias::new("tls_reports"),
-                col("tls_reports", "id")
-                    .equals((Alias::new("tls_policies"), Alias::new("tls_report_id"))),
+        q.from(Alias::new("tls_reports"))
+            .left_join(
+                Alias::new("tls_policies"),
+                col("tls_policies", "tls_report_id")
+                    .equals((Alias::new("tls_reports"), Alias::new("id"))),
             )
+            .expr_as(col("tls_reports", "id"), Alias::new("report_id"))
             .expr_as(col("tls_reports", "begin_ts"), Alias::new("begin_ts"))
             .expr_as(col("tls_reports", "end_ts"), Alias::new("end_ts"))
             .expr_as(col("tls_reports", "org_name"), Alias::new("reporter"))
@@ -325,22 +410,45 @@ impl Store {
             .order_by(
                 (Alias::new("tls_reports"), Alias::new("begin_ts")),
                 Order::Asc,
-            );
+            )
+            .order_by((Alias::new("tls_reports"), Alias::new("id")), Order::Asc)
+            .order_by((Alias::new("tls_policies"), Alias::new("id")), Order::Asc);
         overlaps(&mut q, "tls_reports");
+        let mut tls_seen = Vec::new();
+        let mut last_report = None;
         for row in db.query_all_raw(backend.build(&q)).await? {
-            let mx: String = row.try_get("", "mx_hosts")?;
+            let report_id: i64 = row.try_get("", "report_id")?;
+            let begin: i64 = row.try_get("", "begin_ts")?;
+            let end: i64 = row.try_get("", "end_ts")?;
+            let reporter: String = row.try_get("", "reporter")?;
+            if last_report != Some(report_id) {
+                last_report = Some(report_id);
+                tls_seen.push(ReportSeenRow {
+                    begin,
+                    end,
+                    reporter: reporter.clone(),
+                    kind: "tls",
+                });
+            }
+            let Some(policy_type) = row.try_get::<Option<String>>("", "policy_type")? else {
+                continue;
+            };
+            let mx: Option<String> = row.try_get("", "mx_hosts")?;
             data.tls.push(TlsPolicySummaryRow {
-                begin: row.try_get("", "begin_ts")?,
-                end: row.try_get("", "end_ts")?,
-                reporter: row.try_get("", "reporter")?,
-                policy_type: row.try_get("", "policy_type")?,
+                begin,
+                end,
+                reporter,
+                policy_type,
                 policy_domain: row.try_get("", "policy_domain")?,
                 sts_mode: row.try_get("", "sts_mode")?,
-                mx_hosts: serde_json::from_str(&mx).unwrap_or_default(),
-                successful: row.try_get("", "successful")?,
-                failed: row.try_get("", "failed")?,
+                mx_hosts: mx
+                    .and_then(|m| serde_json::from_str(&m).ok())
+                    .unwrap_or_default(),
+                successful: row.try_get::<Option<i64>>("", "successful")?.unwrap_or(0),
+                failed: row.try_get::<Option<i64>>("", "failed")?.unwrap_or(0),
             });
         }
+        data.reports.extend(tls_seen);
 
         let mut q = Query::select();
         q.from_as(Alias::new("tls_failure_details"), Alias::new("d"))
@@ -395,24 +503,6 @@ impl Store {
                 additional_information: row.try_get("", "additional_information")?,
             });
         }
-
-        for (table, kind) in [("dmarc_reports", "dmarc"), ("tls_reports", "tls")] {
-            let mut q = Query::select();
-            q.from(Alias::new(table))
-                .expr_as(col(table, "begin_ts"), Alias::new("begin_ts"))
-                .expr_as(col(table, "end_ts"), Alias::new("end_ts"))
-                .expr_as(col(table, "org_name"), Alias::new("reporter"))
-                .order_by((Alias::new(table), Alias::new("begin_ts")), Order::Asc);
-            overlaps(&mut q, table);
-            for row in db.query_all_raw(backend.build(&q)).await? {
-                data.reports.push(ReportSeenRow {
-                    begin: row.try_get("", "begin_ts")?,
-                    end: row.try_get("", "end_ts")?,
-                    reporter: row.try_get("", "reporter")?,
-                    kind,
-                });
-            }
-        }
         Ok(data)
     }
 
@@ -442,6 +532,10 @@ impl Store {
         today: i32,
         changes: Vec<AnomalyChange>,
     ) -> Result<AppliedChanges> {
+        if changes.is_empty() {
+            // Nothing to write: no transaction (on SQLite, no turn at the single writer).
+            return Ok(AppliedChanges::default());
+        }
         let txn = self.db.begin().await?;
         let now = Utc::now();
         let mut applied = AppliedChanges::default();
