@@ -31,13 +31,16 @@ pub fn run(args: &BenchAnalyzeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        println!(
-            "bench-analyze: {} domains x {} weeks of history ({} DMARC + {} TLS reports per domain and day)",
-            args.domains,
-            args.weeks,
-            REPORTERS.len(),
-            TLS_REPORTERS.len()
-        );
+        match &args.reuse {
+            Some(url) => println!("bench-analyze: the database a --keep run loaded ({url})"),
+            None => println!(
+                "bench-analyze: {} domains x {} weeks of history ({} DMARC + {} TLS reports per domain and day)",
+                args.domains,
+                args.weeks,
+                REPORTERS.len(),
+                TLS_REPORTERS.len()
+            ),
+        }
         println!("{:<10} {:>9} {:>11} {:>11} {:>10} {:>12} {:>12}", "database", "domains", "rows", "load s", "analyse s", "domains/s", "rows/s");
         if let Some(url) = &args.reuse {
             let engine = if url.starts_with("sqlite:") { "sqlite" } else { "postgres" };

@@ -1,9 +1,9 @@
-//! Read side for the analysis: per-domain rows aggregated in the database, and the
-//! persistence of anomalies (open → acknowledged → resolved / dismissed).
+//! Read side for the analysis: a domain's report rows over a range, and the persistence of
+//! anomalies (open → acknowledged → resolved / dismissed).
 //!
-//! Rows are grouped by report and source (DMARC) or by report and failure (TLS) so the
-//! analysis sees compact data; splitting multi-day reports into UTC days is the analysis
-//! crate's job.
+//! DMARC rows are summed by report and source, TLS rows are one per policy and one per
+//! failure detail, so the analysis sees compact data; splitting multi-day reports into UTC
+//! days is the analysis crate's job. Also the batch lookups of analysis targets.
 
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
@@ -537,6 +537,18 @@ impl Store {
             return Ok(AppliedChanges::default());
         }
         let txn = self.db.begin().await?;
+        // Write first: on SQLite this takes the write lock now, waiting (busy timeout), instead
+        // of failing with SQLITE_BUSY_SNAPSHOT when a read below would have to be upgraded
+        // after another analysis committed; on PostgreSQL it locks the domain's anomalies, so
+        // two analyses of one domain (after a poll and nightly) apply one after the other.
+        anomaly::Entity::update_many()
+            .col_expr(
+                anomaly::Column::Occurrences,
+                Expr::col(anomaly::Column::Occurrences),
+            )
+            .filter(anomaly::Column::DomainId.eq(domain_id))
+            .exec(&txn)
+            .await?;
         let now = Utc::now();
         let mut applied = AppliedChanges::default();
         for change in changes {
