@@ -144,12 +144,18 @@ async fn report_rows(store: &Store) -> anyhow::Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Times one full analysis pass as of the last loaded day.
-async fn analyse(args: &BenchAnalyzeArgs, store: &Store, domains: usize) -> anyhow::Result<f64> {
+/// The default configuration with `--concurrency` applied.
+fn bench_config(args: &BenchAnalyzeArgs) -> Config {
     let mut config = Config::default();
     if let Some(c) = args.concurrency {
         config.analysis.concurrency = c;
     }
+    config
+}
+
+/// Times one full analysis pass as of the last loaded day.
+async fn analyse(args: &BenchAnalyzeArgs, store: &Store, domains: usize) -> anyhow::Result<f64> {
+    let config = bench_config(args);
     let started = Instant::now();
     let totals = crate::analyze_cmd::analyze_all(store, &config, LAST_DAY).await?;
     let analyse_secs = started.elapsed().as_secs_f64();
@@ -167,10 +173,7 @@ async fn analyse(args: &BenchAnalyzeArgs, store: &Store, domains: usize) -> anyh
 /// domain are queued, and one worker process runs them until the queue is empty.
 async fn through_queue(args: &BenchAnalyzeArgs, store: &Store) -> anyhow::Result<f64> {
     use sealwatch_jobs::{Leadership, Queue, RunOptions};
-    let mut config = Config::default();
-    if let Some(c) = args.concurrency {
-        config.analysis.concurrency = c;
-    }
+    let config = bench_config(args);
     let queue = Queue::open(store.connection()).await?;
     let runner = std::sync::Arc::new(crate::jobs_runner::SealwatchRunner::new(
         store.clone(),

@@ -231,6 +231,21 @@ fn group_sources(
     by_source.into_values().collect()
 }
 
+/// The domains whose tenant is in `active` (tenant id → name), as analysis targets.
+fn targets_of<'a>(
+    domains: Vec<tenant_domain::Model>,
+    active: &'a std::collections::HashMap<i64, String>,
+) -> impl Iterator<Item = AnalysisTarget> + 'a {
+    domains.into_iter().filter_map(|d| {
+        Some(AnalysisTarget {
+            tenant_id: d.tenant_id,
+            domain_id: d.id,
+            tenant: active.get(&d.tenant_id)?.clone(),
+            domain: d.domain,
+        })
+    })
+}
+
 impl Store {
     /// The domains to analyse (all active tenants' domains, or one).
     pub async fn analysis_targets(&self, domain: Option<&str>) -> Result<Vec<AnalysisTarget>> {
@@ -246,21 +261,11 @@ impl Store {
             q = q.filter(tenant_domain::Column::Domain.eq(d));
         }
         let domains = q.all(&self.db).await?;
-        Ok(domains
-            .into_iter()
-            .filter_map(|d| {
-                Some(AnalysisTarget {
-                    tenant_id: d.tenant_id,
-                    domain_id: d.id,
-                    tenant: tenants.get(&d.tenant_id)?.clone(),
-                    domain: d.domain,
-                })
-            })
-            .collect())
+        Ok(targets_of(domains, &tenants).collect())
     }
 
     /// The domains among `domain_ids` still to analyse (removed domains and those of
-    /// deactivated tenants left out), in domain-name order. Two queries whatever the count.
+    /// deactivated tenants left out), in domain-name order. Two queries per 500 ids.
     pub async fn analysis_targets_by_id(&self, domain_ids: &[i64]) -> Result<Vec<AnalysisTarget>> {
         let mut out = Vec::with_capacity(domain_ids.len());
         // Bounded IN lists (SQLite allows 32,766 parameters; keep statements small).
@@ -280,14 +285,7 @@ impl Store {
                 .into_iter()
                 .map(|t| (t.id, t.name))
                 .collect();
-            out.extend(domains.into_iter().filter_map(|d| {
-                Some(AnalysisTarget {
-                    tenant_id: d.tenant_id,
-                    domain_id: d.id,
-                    tenant: tenants.get(&d.tenant_id)?.clone(),
-                    domain: d.domain,
-                })
-            }));
+            out.extend(targets_of(domains, &tenants));
         }
         out.sort_by(|a, b| a.domain.cmp(&b.domain));
         Ok(out)
