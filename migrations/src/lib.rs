@@ -13,6 +13,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261130_000001_create_ingest_schema;
 mod m20261130_000002_create_anomalies;
 mod m20261130_000003_create_digests_audit_health;
+mod m20261207_000001_create_auth_revision;
+mod m20261207_000002_add_tenant_verification_token;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_create_ingest_schema::Migration),
             Box::new(m20261130_000002_create_anomalies::Migration),
             Box::new(m20261130_000003_create_digests_audit_health::Migration),
+            Box::new(m20261207_000001_create_auth_revision::Migration),
+            Box::new(m20261207_000002_add_tenant_verification_token::Migration),
         ]
     }
 }

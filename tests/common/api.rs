@@ -67,3 +67,17 @@ pub async fn token(store: &Store, role: Role, tenant_id: Option<i64>) -> String 
         .expect("issue token")
         .1
 }
+
+/// The domain-ownership token the test zones publish at `_sealwatch.<domain>` for
+/// `perfect.test`, `no-dmarc.test` and `rua-elsewhere.test` (tests/servers/dns).
+pub const OWNERSHIP_TOKEN: &str = "5ea1c0de5ea1c0de5ea1c0de5ea1c0de";
+
+/// Gives a tenant the token the test zones publish, as if it had been made for it and
+/// published by the domain's owner (the API makes a random one otherwise).
+pub async fn own_test_zones(store: &Store, tenant_id: i64) {
+    let token = store
+        .tenant_verification_token(sealwatch_store::Scope::All, tenant_id, OWNERSHIP_TOKEN)
+        .await
+        .expect("ownership token");
+    assert_eq!(token, OWNERSHIP_TOKEN, "the tenant had a token already");
+}

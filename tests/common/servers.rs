@@ -37,8 +37,13 @@ pub fn imaps_port() -> u16 {
 }
 
 /// Name of the environment variable that holds the any-user IMAP password. The poller reads
-/// passwords from the environment, so it must be exported (tests/run.sh sources servers.env).
-pub const PASSWORD_ENV: &str = "SEALWATCH_TEST_IMAP_PASSWORD";
+/// passwords from the environment, so it must be exported (tests/run.sh sources servers.env);
+/// it carries the default `poller.password_env_prefix` (`SEALWATCH_MAILBOX_`), as every
+/// mailbox password variable must.
+pub const PASSWORD_ENV: &str = "SEALWATCH_MAILBOX_TEST_IMAP_PASSWORD";
+
+/// Name of an exported variable (with the mailbox prefix) holding a wrong IMAP password.
+pub const WRONG_PASSWORD_ENV: &str = "SEALWATCH_MAILBOX_TEST_WRONG_PASSWORD";
 
 pub fn password() -> String {
     std::env::var(PASSWORD_ENV).unwrap_or_else(|_| {

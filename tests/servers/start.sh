@@ -335,12 +335,16 @@ if want https; then ensure_https; ensure_https_zones; fi
 # ---------- environment for the tests ----------
 cat > "$STATE/servers.env.tmp" <<EOF
 export SEALWATCH_TEST_SERVERS_STATE='$STATE'
+# every test server is on loopback: sealwatch processes started by the tests may connect there
+export SEALWATCH_OUTBOUND__ALLOW_PRIVATE_ADDRESSES='true'
 export SEALWATCH_TEST_CA='$CERTS/ca.pem'
 export SEALWATCH_TEST_TLS_NAME='localhost'
 export SEALWATCH_TEST_IMAP_HOST='127.0.0.1'
 export SEALWATCH_TEST_IMAP_PORT='$IMAP_PORT'
 export SEALWATCH_TEST_IMAPS_PORT='$IMAPS_PORT'
 export SEALWATCH_TEST_IMAP_PASSWORD='$ANY_USER_PASSWORD'
+export SEALWATCH_MAILBOX_TEST_IMAP_PASSWORD='$ANY_USER_PASSWORD'
+export SEALWATCH_MAILBOX_TEST_WRONG_PASSWORD='not-$ANY_USER_PASSWORD'
 export SEALWATCH_TEST_MAILDIR_ROOT='$MAILDIR_ROOT'
 export SEALWATCH_TEST_DOVEADM='$(command -v doveadm) -c $DOVECOT_CONF'
 export SEALWATCH_TEST_RESTART_DOVECOT='$SW_DIR/restart-dovecot.sh'

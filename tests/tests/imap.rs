@@ -27,6 +27,7 @@ fn config(batch: usize) -> PollerConfig {
         timeout: Duration::from_secs(10),
         retries: 5,
         backoff: Duration::from_millis(300),
+        password_env_prefix: sealwatch_ingest::imap::DEFAULT_PASSWORD_ENV_PREFIX.into(),
     }
 }
 
@@ -203,8 +204,8 @@ async fn bad_credentials_are_a_clear_mailbox_status_not_a_crash(engine: Engine) 
         port: servers::imap_port(),
         tls: TlsMode::Plain,
         username: user,
-        // PATH is set in every environment and is certainly not the password.
-        password_env: "PATH".into(),
+        // Set by the test servers, and certainly not the password.
+        password_env: servers::WRONG_PASSWORD_ENV.into(),
         folder: "INBOX".into(),
         after: AfterAction::Seen,
     };

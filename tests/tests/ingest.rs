@@ -15,7 +15,7 @@ use sealwatch_ingest::Router;
 use sealwatch_model::DomainName;
 use sealwatch_parser::Parser;
 use sealwatch_store::entities::{dmarc_report, quarantine, raw_message, tls_report};
-use sealwatch_store::{Store, WriteOutcome};
+use sealwatch_store::{MessageSource, NewMessage, Store, WriteOutcome};
 
 const DAY: i64 = 1_793_577_600; // 2026-11-02T00:00:00Z
 
@@ -406,10 +406,185 @@ async fn a_per_tenant_import_never_routes_to_another_tenant(engine: Engine) {
     assert_eq!(q[0].tenant_id, Some(a));
 }
 
+/// One message prepared as it would arrive through `source`.
+fn prepared(store_router: &Router, bytes: &[u8], name: &str, source: MessageSource) -> NewMessage {
+    sealwatch_ingest::prepare(
+        &Parser::default(),
+        store_router,
+        bytes.to_vec(),
+        Some(name),
+        source,
+        None,
+    )
+    .message
+}
+
+fn posted() -> MessageSource {
+    MessageSource::Http {
+        origin: "203.0.113.66".into(),
+    }
+}
+
+fn imported(name: &str) -> MessageSource {
+    MessageSource::File {
+        origin: name.into(),
+    }
+}
+
+/// A copy posted over HTTPS never displaces, and is displaced by, a copy from a mailbox or
+/// an import, whatever the order of arrival (in separate batches and within one batch);
+/// the other copy stays visible as `conflicting-duplicate`, and only one is counted.
+async fn a_posted_copy_never_outranks_a_delivered_one(engine: Engine) {
+    let db = TestDb::new(engine, "precedence").await;
+    three_tenants(&db.store).await;
+    let router = Router::new(db.store.routing_entries().await.expect("routes"));
+    let genuine = reports::aggregate_xml(
+        "google.com",
+        "prec-1",
+        "alpha.example",
+        DAY,
+        DAY + 86_399,
+        &[("192.0.2.1", 7), ("198.51.100.9", 3)],
+    );
+    let forged = reports::aggregate_xml(
+        "google.com",
+        "prec-1",
+        "alpha.example",
+        DAY,
+        DAY + 86_399,
+        &[("192.0.2.1", 7_000)],
+    );
+
+    // Forged first (posted), genuine second (imported): the genuine one is counted.
+    let out = db
+        .store
+        .write_messages(vec![prepared(
+            &router,
+            forged.as_bytes(),
+            "f.xml",
+            posted(),
+        )])
+        .await
+        .expect("write forged");
+    assert_eq!(out.stored, 1);
+    assert_eq!(
+        db.store.counts().await.expect("counts").dmarc_messages,
+        7_000
+    );
+    let out = db
+        .store
+        .write_messages(vec![prepared(
+            &router,
+            genuine.as_bytes(),
+            "g.xml",
+            imported("g.xml"),
+        )])
+        .await
+        .expect("write genuine");
+    assert_eq!(out.stored, 1, "{out:?}");
+    assert_eq!(
+        out.quarantined.get("conflicting-duplicate"),
+        Some(&1),
+        "{out:?}"
+    );
+    assert!(
+        out.domains.len() == 1,
+        "the domain is analysed again: {out:?}"
+    );
+    let counts = db.store.counts().await.expect("counts");
+    assert_eq!(counts.dmarc_reports, 1);
+    assert_eq!(
+        counts.dmarc_records, 2,
+        "the forged records went with their report"
+    );
+    assert_eq!(counts.dmarc_messages, 10, "the genuine copy is counted");
+    let conn = db.store.connection();
+    let q = quarantine::Entity::find()
+        .all(conn)
+        .await
+        .expect("quarantine");
+    assert_eq!(q.len(), 1);
+    let raw = raw_message::Entity::find_by_id(q[0].raw_message_id)
+        .one(conn)
+        .await
+        .expect("raw")
+        .expect("the forged copy is kept");
+    assert_eq!(raw.source, "http");
+    assert_eq!(raw.outcome, "quarantined");
+    assert_eq!(raw.bytes, forged.as_bytes());
+    assert!(
+        q[0].detail.contains("is counted instead of this one")
+            && q[0].detail.contains("This copy, posted over HTTPS"),
+        "{}",
+        q[0].detail
+    );
+
+    // A later post of yet another version, and a re-post of the forged one, change nothing.
+    let forged2 = forged.replace("7000", "7001");
+    let out = db
+        .store
+        .write_messages(vec![
+            prepared(&router, forged2.as_bytes(), "f2.xml", posted()),
+            prepared(&router, forged.as_bytes(), "f.xml", posted()),
+        ])
+        .await
+        .expect("write forged again");
+    assert_eq!(out.stored, 0, "{out:?}");
+    assert_eq!(db.store.counts().await.expect("counts").dmarc_messages, 10);
+    let q = quarantine::Entity::find()
+        .filter(quarantine::Column::Reason.eq("conflicting-duplicate"))
+        .all(conn)
+        .await
+        .expect("quarantine");
+    assert_eq!(
+        q.len(),
+        2,
+        "the new version is kept for review; the re-post is a known message"
+    );
+    assert!(
+        q.iter().any(|e| e.detail.contains("is counted: report")
+            && e.detail.contains("from a report mailbox or an import")),
+        "{q:?}"
+    );
+
+    // Within one batch: the posted copy comes first, the delivered one still wins.
+    let genuine_b = genuine.replace("prec-1", "prec-2");
+    let forged_b = forged.replace("prec-1", "prec-2");
+    let out = db
+        .store
+        .write_messages(vec![
+            prepared(&router, forged_b.as_bytes(), "fb.xml", posted()),
+            prepared(&router, genuine_b.as_bytes(), "gb.xml", imported("gb.xml")),
+        ])
+        .await
+        .expect("write one batch");
+    assert_eq!(out.stored, 1, "{out:?}");
+    assert_eq!(out.quarantined.get("conflicting-duplicate"), Some(&1));
+    assert_eq!(db.store.counts().await.expect("counts").dmarc_messages, 20);
+
+    // Two delivered copies that disagree: the first stays counted.
+    let other = genuine.replace("prec-1", "prec-3");
+    let other_changed = other.replace(">3<", ">4<");
+    assert_ne!(other, other_changed);
+    for (bytes, name) in [(&other, "o1.xml"), (&other_changed, "o2.xml")] {
+        db.store
+            .write_messages(vec![prepared(
+                &router,
+                bytes.as_bytes(),
+                name,
+                imported(name),
+            )])
+            .await
+            .expect("write delivered");
+    }
+    assert_eq!(db.store.counts().await.expect("counts").dmarc_messages, 30);
+}
+
 on_both_engines!(
     a_shared_mailbox_export_routes_each_report_and_reimport_stores_nothing_new,
     unparsable_input_is_quarantined_with_its_raw_bytes,
     a_reused_report_id_for_another_day_is_a_different_report,
     the_same_report_twice_counts_once_and_a_conflicting_copy_is_quarantined,
     a_per_tenant_import_never_routes_to_another_tenant,
+    a_posted_copy_never_outranks_a_delivered_one,
 );

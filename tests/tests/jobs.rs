@@ -1,7 +1,7 @@
 //! The job queue on both engines: each job runs once across several worker processes,
 //! idempotency keys keep duplicates out, retryable failures are retried and fatal ones are
-//! not, the cron scheduler enqueues what the runner plans, and shutdown lets in-flight
-//! jobs finish.
+//! not, a panicking job or plan is caught without ending its lane, the cron scheduler
+//! enqueues what the runner plans, and shutdown lets in-flight jobs finish.
 
 #[path = "../common/db.rs"]
 mod db;
@@ -23,6 +23,14 @@ struct Recorder {
     sleep: Option<Duration>,
     plans: Mutex<u32>,
     plan: Vec<Planned>,
+    /// Job ids whose every run panics.
+    panic_on: Vec<i64>,
+    /// Scheduler ticks whose planning panics (counted down).
+    plan_panics: Mutex<u32>,
+    /// What `job_panicked` was told: (job, panic message).
+    panicked: Mutex<Vec<(Job, String)>>,
+    /// What `plan_panicked` was told.
+    plans_panicked: Mutex<Vec<String>>,
 }
 
 #[async_trait::async_trait]
@@ -36,6 +44,9 @@ impl Runner for Recorder {
         *self.runs.lock().expect("lock").entry(id).or_default() += 1;
         if let Some(d) = self.sleep {
             tokio::time::sleep(d).await;
+        }
+        if self.panic_on.contains(&id) {
+            panic!("index out of bounds in job {id}");
         }
         {
             let mut failures = self.failures.lock().expect("lock");
@@ -55,7 +66,30 @@ impl Runner for Recorder {
 
     async fn plan(&self, _now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Planned>, JobError> {
         *self.plans.lock().expect("lock") += 1;
+        let panic_now = {
+            let mut left = self.plan_panics.lock().expect("lock");
+            let now = *left > 0;
+            *left = left.saturating_sub(1);
+            now
+        };
+        if panic_now {
+            panic!("planning blew up");
+        }
         Ok(self.plan.clone())
+    }
+
+    fn job_panicked(&self, job: &Job, message: &str) {
+        self.panicked
+            .lock()
+            .expect("lock")
+            .push((job.clone(), message.to_owned()));
+    }
+
+    fn plan_panicked(&self, message: &str) {
+        self.plans_panicked
+            .lock()
+            .expect("lock")
+            .push(message.to_owned());
     }
 }
 
@@ -282,6 +316,117 @@ async fn shutdown_lets_in_flight_jobs_finish(engine: db::Engine) {
     assert_eq!(counts.done, 1, "{counts:?}");
 }
 
+/// A job that panics fails like a retryable failure (retried, then left failed, reported to
+/// the runner's hook) while the same worker goes on running the next jobs.
+async fn a_panicking_job_fails_and_the_lane_keeps_running(engine: db::Engine) {
+    let db = db::TestDb::new(engine, "jobs_panic").await;
+    let queue = Queue::open(db.store.connection()).await.expect("queue");
+    let runner = Arc::new(Recorder {
+        panic_on: vec![1],
+        ..Recorder::default()
+    });
+    const ATTEMPTS: u32 = 3;
+    queue
+        .push(Planned {
+            max_attempts: ATTEMPTS,
+            ..Planned::keyed(Job::AnalyzeDomain { domain_id: 1 }, "panics")
+        })
+        .await
+        .expect("push");
+    for id in 2..=5 {
+        queue
+            .push(Planned::keyed(
+                Job::AnalyzeDomain { domain_id: id },
+                format!("fine-{id}"),
+            ))
+            .await
+            .expect("push");
+    }
+    // One process, one job at a time: the worker that caught the panic runs the rest.
+    let mut opts = options("panic", 1);
+    opts.poll_concurrency = 0;
+    let (stop, handle) = start(queue.clone(), runner.clone(), opts);
+    wait_until("the other jobs to succeed", || {
+        runner.successes.lock().expect("lock").len() == 4
+    })
+    .await;
+    wait_until("the panicking job to use its attempts", || {
+        runner.panicked.lock().expect("lock").len() == ATTEMPTS as usize
+    })
+    .await;
+    let queue_settled = || async {
+        let c = queue.counts().await.expect("counts");
+        c.failed == 1 && c.pending + c.running == 0
+    };
+    for _ in 0..100 {
+        if queue_settled().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A further attempt, if the queue wrongly made one, shows up within the retry pause.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = stop.send(());
+    handle
+        .await
+        .expect("the worker ends normally after catching panics");
+
+    let runs = runner.runs.lock().expect("lock").clone();
+    assert_eq!(
+        runs.get(&1),
+        Some(&ATTEMPTS),
+        "retried until attempts ran out"
+    );
+    for id in 2..=5 {
+        assert_eq!(
+            runner.successes.lock().expect("lock").get(&id),
+            Some(&1),
+            "job {id} ran to completion"
+        );
+    }
+    let panicked = runner.panicked.lock().expect("lock").clone();
+    assert_eq!(panicked.len(), ATTEMPTS as usize);
+    for (job, message) in &panicked {
+        assert_eq!(job, &Job::AnalyzeDomain { domain_id: 1 });
+        assert_eq!(message, "index out of bounds in job 1");
+    }
+    let counts = queue.counts().await.expect("counts");
+    assert_eq!(counts.done, 4, "{counts:?}");
+    assert_eq!(
+        counts.failed, 1,
+        "the panicking job ends failed: {counts:?}"
+    );
+    assert_eq!(counts.pending + counts.running, 0, "{counts:?}");
+}
+
+/// A scheduler tick whose planning panics enqueues nothing; the next ticks plan as usual.
+async fn a_panicking_plan_skips_one_tick(engine: db::Engine) {
+    let db = db::TestDb::new(engine, "jobs_plan_panic").await;
+    let queue = Queue::open(db.store.connection()).await.expect("queue");
+    let runner = Arc::new(Recorder {
+        plan: vec![Planned::keyed(
+            Job::AnalyzeDomain { domain_id: 4 },
+            "analyze:4:2026-11-30",
+        )],
+        plan_panics: Mutex::new(2),
+        ..Recorder::default()
+    });
+    let mut opts = options("plan-panic", 1);
+    opts.scheduler_cron = Some("* * * * * *".to_owned());
+    let (stop, handle) = start(queue.clone(), runner.clone(), opts);
+    wait_until("the planned job to run", || {
+        runner.successes.lock().expect("lock").get(&4) == Some(&1)
+    })
+    .await;
+    let _ = stop.send(());
+    handle.await.expect("scheduler ends normally");
+    assert!(*runner.plans.lock().expect("lock") >= 3);
+    assert_eq!(
+        runner.plans_panicked.lock().expect("lock").clone(),
+        vec!["planning blew up".to_owned(); 2]
+    );
+}
+
 /// Two processes campaign for the scheduler: one leads; when it stops, the other takes over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_scheduler_leads_on_postgres_and_another_takes_over() {
@@ -324,4 +469,6 @@ on_both_engines!(
     retryable_failures_retry_and_fatal_ones_stop,
     scheduler_enqueues_planned_jobs_once_per_key,
     shutdown_lets_in_flight_jobs_finish,
+    a_panicking_job_fails_and_the_lane_keeps_running,
+    a_panicking_plan_skips_one_tick,
 );

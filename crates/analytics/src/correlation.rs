@@ -19,6 +19,9 @@
 //!   domain's DMARC source IPs exactly or by network (`/24`, `/48`) and named from
 //!   `source_names` when known.
 
+// Counts come from sender-controlled reports: sums saturate, nothing may wrap or panic.
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -26,7 +29,7 @@ use serde::Serialize;
 use crate::Window;
 use crate::input::{Day, DomainInput};
 use crate::net::{canonical_ip, network_of};
-use crate::rollup::{Rollup, ratio};
+use crate::rollup::{Rollup, bump, ratio};
 use crate::thresholds::Thresholds;
 
 /// Whether a provider appears in DMARC, TLS-RPT or both.
@@ -133,7 +136,7 @@ impl SourceIndex {
         let mut idx = SourceIndex::default();
         for (_, d) in rollup.dmarc.range(from..=to) {
             for (ip, c) in &d.by_source_ip {
-                *idx.by_ip.entry(ip.clone()).or_default() += c.messages;
+                bump(idx.by_ip.entry(ip.clone()).or_default(), c.messages);
                 idx.by_net
                     .entry(network_of(ip))
                     .or_default()
@@ -162,7 +165,7 @@ impl SourceIndex {
         };
         let mut dmarc_messages = 0;
         for s in &ips {
-            dmarc_messages += self.by_ip.get(s).copied().unwrap_or(0);
+            bump(&mut dmarc_messages, self.by_ip.get(s).copied().unwrap_or(0));
             if let Some(n) = self.names.get(s)
                 && !names.contains(n)
             {
@@ -197,7 +200,12 @@ pub(crate) fn baseline_range(rollup: &Rollup, window: Window, th: &Thresholds) -
         (
             from,
             to,
-            u32::try_from(i64::from(to) - i64::from(from) + 1).unwrap_or(0),
+            u32::try_from(
+                i64::from(to)
+                    .saturating_sub(i64::from(from))
+                    .saturating_add(1),
+            )
+            .unwrap_or(0),
         )
     }
 }
@@ -236,10 +244,10 @@ pub fn correlate(
             let est = tc
                 .failure_rate()
                 .map_or(0, |r| (dm as f64 * r).round() as u64);
-            wd += dm;
-            ws += tc.successful;
-            wf += tc.failed;
-            affected += est;
+            bump(&mut wd, dm);
+            bump(&mut ws, tc.successful);
+            bump(&mut wf, tc.failed);
+            bump(&mut affected, est);
             if dm > 0 || tc.total() > 0 {
                 days.push(ProviderDay {
                     day,
@@ -264,7 +272,7 @@ pub fn correlate(
             0.0
         };
         let win_mean = wd as f64 / f64::from(window.len());
-        let win_rate = ratio(wf, ws + wf);
+        let win_rate = ratio(wf, ws.saturating_add(wf));
         let base_rate = btls.failure_rate();
         let drop = base_mean >= th.correlation_min_daily_messages
             && win_mean < base_mean * th.correlation_volume_drop_ratio
@@ -276,7 +284,7 @@ pub fn correlate(
             if &cell.reporter == key
                 && let Some(ip) = &cell.sending_ip
             {
-                *per_ip.entry(ip.clone()).or_default() += cell.failed;
+                bump(per_ip.entry(ip.clone()).or_default(), cell.failed);
             }
         }
         let mut failing_senders: Vec<SenderLink> =

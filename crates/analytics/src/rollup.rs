@@ -13,8 +13,13 @@
 //! independently with the same weights, so on a split day a sub-count may exceed its parent
 //! by one unit; rates computed from rollups are clamped to `0..=1`.
 //!
-//! Counts of one row above [`MAX_ROW_COUNT`] are clamped to it. Degenerate ranges: `end <= begin` puts everything on the day of `begin`; a range longer
-//! than [`MAX_SPLIT_DAYS`] (a reporter's clock bug) puts everything on the day of its end.
+//! Counts of one row above [`MAX_ROW_COUNT`] are clamped to it, and every sum saturates at
+//! `u64::MAX`. Degenerate ranges: `end <= begin` puts everything on the day of `begin`; a
+//! range longer than [`MAX_SPLIT_DAYS`] (a reporter's clock bug) puts everything on the day
+//! of its end.
+
+// Counts come from sender-controlled reports: sums saturate, nothing may wrap or panic.
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -35,23 +40,34 @@ fn cap(n: u64) -> u64 {
     n.min(MAX_ROW_COUNT)
 }
 
+/// Adds `n` to a running count, saturating at `u64::MAX`: report counts are written by
+/// senders, and a wrapped sum would turn a huge count into a small one.
+pub(crate) fn bump(total: &mut u64, n: u64) {
+    *total = total.saturating_add(n);
+}
+
 /// The days a report range overlaps, with the seconds of overlap as weight (all weights > 0).
 pub fn split_range(begin: i64, end: i64) -> Vec<(Day, u64)> {
     if end <= begin {
         return vec![(day_of(begin), 1)];
     }
+    // `end > begin`, so the range's last second is `end - 1` without underflow.
+    let last_second = end.saturating_sub(1);
     let first = begin.div_euclid(SECS_PER_DAY);
-    let last = (end - 1).div_euclid(SECS_PER_DAY);
-    if last - first + 1 > MAX_SPLIT_DAYS {
-        return vec![(day_of(end - 1), 1)];
+    let last = last_second.div_euclid(SECS_PER_DAY);
+    if last.saturating_sub(first) >= MAX_SPLIT_DAYS {
+        return vec![(day_of(last_second), 1)];
     }
     let mut out = Vec::new();
     for d in first..=last {
-        let lo = begin.max(d * SECS_PER_DAY);
-        let hi = end.min((d + 1) * SECS_PER_DAY);
+        let start = d.saturating_mul(SECS_PER_DAY);
+        let lo = begin.max(start);
+        let hi = end.min(start.saturating_add(SECS_PER_DAY));
         if hi > lo {
-            let day = day_of(d * SECS_PER_DAY);
-            out.push((day, u64::try_from(hi - lo).unwrap_or(1)));
+            out.push((
+                day_of(start),
+                u64::try_from(hi.saturating_sub(lo)).unwrap_or(1),
+            ));
         }
     }
     if out.is_empty() {
@@ -77,17 +93,18 @@ pub fn distribute(count: u64, weights: &[(Day, u64)]) -> Vec<(Day, u64)> {
     let mut rems = Vec::with_capacity(weights.len());
     let mut given: u128 = 0;
     for (i, (d, w)) in weights.iter().enumerate() {
-        let num = c * u128::from(*w);
-        let q = num / total;
-        given += q;
+        // u64 × u64 fits in u128; `total` is not zero (checked above).
+        let num = c.saturating_mul(u128::from(*w));
+        let q = num.checked_div(total).unwrap_or(0);
+        given = given.saturating_add(q);
         out.push((*d, u64::try_from(q).unwrap_or(u64::MAX)));
-        rems.push((num % total, i));
+        rems.push((num.checked_rem(total).unwrap_or(0), i));
     }
     // Largest remainder first; ties go to the earlier entry.
     rems.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let missing = usize::try_from(c - given).unwrap_or(0);
+    let missing = usize::try_from(c.saturating_sub(given)).unwrap_or(0);
     for (_, i) in rems.into_iter().take(missing) {
-        out[i].1 += 1;
+        bump(&mut out[i].1, 1);
     }
     out
 }
@@ -113,15 +130,15 @@ pub struct DmarcCounts {
 }
 
 impl DmarcCounts {
-    /// Adds another count.
+    /// Adds another count (saturating).
     pub fn add(&mut self, o: &DmarcCounts) {
-        self.messages += o.messages;
-        self.dkim_aligned += o.dkim_aligned;
-        self.spf_aligned += o.spf_aligned;
-        self.passed += o.passed;
-        self.disposition_none += o.disposition_none;
-        self.disposition_quarantine += o.disposition_quarantine;
-        self.disposition_reject += o.disposition_reject;
+        bump(&mut self.messages, o.messages);
+        bump(&mut self.dkim_aligned, o.dkim_aligned);
+        bump(&mut self.spf_aligned, o.spf_aligned);
+        bump(&mut self.passed, o.passed);
+        bump(&mut self.disposition_none, o.disposition_none);
+        bump(&mut self.disposition_quarantine, o.disposition_quarantine);
+        bump(&mut self.disposition_reject, o.disposition_reject);
     }
 
     /// Share of messages passing DMARC (lower bound), `None` without messages.
@@ -140,15 +157,15 @@ pub struct TlsCounts {
 }
 
 impl TlsCounts {
-    /// Adds another count.
+    /// Adds another count (saturating).
     pub fn add(&mut self, o: &TlsCounts) {
-        self.successful += o.successful;
-        self.failed += o.failed;
+        bump(&mut self.successful, o.successful);
+        bump(&mut self.failed, o.failed);
     }
 
-    /// All sessions.
+    /// All sessions (saturating).
     pub fn total(&self) -> u64 {
-        self.successful + self.failed
+        self.successful.saturating_add(self.failed)
     }
 
     /// Failed / all sessions, `None` without sessions.
@@ -412,11 +429,14 @@ impl Rollup {
             };
             for (day, n) in distribute(cap(row.failed), &w) {
                 if n > 0 {
-                    *cells
-                        .entry(day)
-                        .or_default()
-                        .entry(proto.clone())
-                        .or_default() += n;
+                    bump(
+                        cells
+                            .entry(day)
+                            .or_default()
+                            .entry(proto.clone())
+                            .or_default(),
+                        n,
+                    );
                 }
             }
             let p = slot(&mut r.reporters, &key);
@@ -427,14 +447,20 @@ impl Rollup {
             let d = r.tls.entry(day).or_default();
             for (mut cell, n) in map {
                 cell.failed = n;
-                *d.failures_by_result_type
-                    .entry(cell.result_type.clone())
-                    .or_default() += n;
-                *d.failures_by_mx.entry(cell.mx.clone()).or_default() += n;
+                bump(
+                    d.failures_by_result_type
+                        .entry(cell.result_type.clone())
+                        .or_default(),
+                    n,
+                );
+                bump(d.failures_by_mx.entry(cell.mx.clone()).or_default(), n);
                 if let Some(net) = &cell.sending_network {
-                    *d.failures_by_sending_network
-                        .entry(net.clone())
-                        .or_default() += n;
+                    bump(
+                        d.failures_by_sending_network
+                            .entry(net.clone())
+                            .or_default(),
+                        n,
+                    );
                 }
                 d.failures.push(cell);
             }
@@ -501,7 +527,7 @@ impl Rollup {
 
 /// Midnight-aligned helper used by tests and the testkit: `[day, day + 1)`.
 pub fn day_range(day: Day) -> (i64, i64) {
-    (day_start(day), day_start(day) + SECS_PER_DAY)
+    (day_start(day), day_start(day).saturating_add(SECS_PER_DAY))
 }
 
 #[cfg(test)]
@@ -619,6 +645,63 @@ mod tests {
         assert_eq!((r.first_day, r.last_day), (Some(10), Some(10)));
     }
 
+    /// Two forged reports with failure counts near `u64::MAX` must not wrap to a small
+    /// total: sums saturate, and a rollup clamps each row first.
+    #[test]
+    fn counts_near_u64_max_saturate_instead_of_wrapping() {
+        let near = u64::MAX - 5;
+        let mut t = TlsCounts {
+            successful: 0,
+            failed: near,
+        };
+        t.add(&TlsCounts {
+            successful: near,
+            failed: near,
+        });
+        assert_eq!(t.failed, u64::MAX);
+        assert_eq!(t.total(), u64::MAX);
+        let mut d = DmarcCounts {
+            messages: near,
+            ..Default::default()
+        };
+        d.add(&DmarcCounts {
+            messages: near,
+            ..Default::default()
+        });
+        assert_eq!(d.messages, u64::MAX);
+
+        let (b, e) = day_range(10);
+        let policy = TlsPolicyRow {
+            begin: b,
+            end: e,
+            reporter: "Forger".into(),
+            policy_type: "sts".into(),
+            failed: near,
+            ..Default::default()
+        };
+        let failure = TlsFailureRow {
+            begin: b,
+            end: e,
+            reporter: "Forger".into(),
+            policy_type: "sts".into(),
+            result_type: "certificate-expired".into(),
+            receiving_mx_hostname: Some("mx.example.com".into()),
+            failed: near,
+            ..Default::default()
+        };
+        let input = DomainInput {
+            domain: "example.com".into(),
+            tls: vec![policy.clone(), policy],
+            tls_failures: vec![failure.clone(), failure],
+            ..Default::default()
+        };
+        let r = Rollup::build(&input);
+        let day = &r.tls[&10];
+        assert_eq!(day.total.failed, 2 * MAX_ROW_COUNT);
+        assert_eq!(day.failures_by_mx["mx.example.com"], 2 * MAX_ROW_COUNT);
+        assert_eq!(r.tls_reporter("forger", 10, 10).failed, 2 * MAX_ROW_COUNT);
+    }
+
     proptest! {
         #[test]
         fn split_preserves_totals(
@@ -626,7 +709,7 @@ mod tests {
             len in -100_000i64..3_000_000,
             count in 0u64..u64::MAX / 2,
         ) {
-            let w = split_range(begin, begin + len);
+            let w = split_range(begin, begin.saturating_add(len));
             prop_assert!(!w.is_empty());
             prop_assert!(w.iter().all(|(_, x)| *x > 0));
             let parts = distribute(count, &w);
@@ -634,7 +717,7 @@ mod tests {
             prop_assert_eq!(parts.iter().map(|(_, n)| u128::from(*n)).sum::<u128>(), u128::from(count));
             // Days are consecutive and ascending.
             for pair in w.windows(2) {
-                prop_assert_eq!(pair[1].0, pair[0].0 + 1);
+                prop_assert_eq!(pair[1].0, pair[0].0.saturating_add(1));
             }
         }
 

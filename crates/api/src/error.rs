@@ -49,6 +49,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("too many failed authentications")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type: {0}")]
@@ -79,6 +81,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad-request",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyAttempts { .. } => "too-many-auth-failures",
+            ApiError::RateLimited { .. } => "rate-limited",
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Timeout => "timeout",
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "Bad request",
             ApiError::Conflict(_) => "Conflict",
             ApiError::TooManyAttempts { .. } => "Too many failed authentications",
+            ApiError::RateLimited { .. } => "Too many requests",
             ApiError::PayloadTooLarge => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Timeout => "Request timed out",
@@ -118,8 +122,11 @@ impl ApiError {
             ApiError::UnsupportedMediaType(d) => d.clone(),
             ApiError::TooManyAttempts { retry_after_secs } => {
                 format!(
-                    "too many failed authentications from this address; retry in {retry_after_secs} s"
+                    "too many failed authentications from this client or for this token prefix; retry in {retry_after_secs} s (a valid token is still accepted)"
                 )
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                format!("too many requests; retry in {retry_after_secs} s")
             }
             ApiError::PayloadTooLarge => "the request body is larger than allowed".into(),
             ApiError::Timeout => "the request took longer than allowed".into(),
@@ -152,7 +159,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Validation(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -173,7 +182,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated { .. } => {
                 res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            ApiError::TooManyAttempts { retry_after_secs } => {
+            ApiError::TooManyAttempts { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}

@@ -16,7 +16,10 @@
 //! documents with a stable `code`.
 
 pub mod auth;
+mod catch_panic;
+pub mod client;
 pub mod error;
+pub mod intake;
 mod metrics;
 mod page;
 mod routes;
@@ -33,6 +36,9 @@ use tracing::Instrument as _;
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use catch_panic::CatchPanic;
+pub use client::TrustedProxy;
+pub use intake::IntakeConfig;
 pub use metrics::Metrics;
 
 use crate::auth::Authenticator;
@@ -45,8 +51,19 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Time a request may take before it is answered with 503.
     pub request_timeout: Duration,
-    /// Failed authentications per client address per minute before 429.
+    /// Failed authentications per client address and per token prefix per minute before
+    /// further failures are answered 429 (a valid token is always accepted).
     pub auth_failures_per_minute: u32,
+    /// How often each process reads the authentication revision (revocations and tenant
+    /// deactivations made elsewhere take effect within this).
+    pub auth_revision_check: Duration,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers name the client (load
+    /// balancers, reverse proxies); for everyone else the TCP peer is the client.
+    pub trusted_proxies: Vec<TrustedProxy>,
+    /// Mailbox passwords may only be read from environment variables with this prefix.
+    pub password_env_prefix: String,
+    /// How long `/metrics` serves the database gauges before reading them again.
+    pub metrics_refresh: Duration,
     /// DMARC aggregate address subscribers add to their `rua=`.
     pub dmarc_rua: String,
     /// TLS-RPT mailto address subscribers add to their TLS-RPT `rua=`.
@@ -59,6 +76,8 @@ pub struct ApiConfig {
     pub dns_timeout: Duration,
     /// HTTP worker threads (0: actix's default, one per core).
     pub workers: usize,
+    /// Rate limits of the TLS-RPT intake and its routing-table refresh.
+    pub intake: IntakeConfig,
 }
 
 impl Default for ApiConfig {
@@ -67,12 +86,17 @@ impl Default for ApiConfig {
             max_body_bytes: 10 << 20,
             request_timeout: Duration::from_secs(30),
             auth_failures_per_minute: 20,
+            auth_revision_check: Duration::from_secs(2),
+            trusted_proxies: Vec::new(),
+            password_env_prefix: sealwatch_ingest::imap::DEFAULT_PASSWORD_ENV_PREFIX.to_owned(),
+            metrics_refresh: Duration::from_secs(15),
             dmarc_rua: "dmarc@reports.sealwatch.invalid".into(),
             tlsrpt_rua: "tlsrpt@reports.sealwatch.invalid".into(),
             tlsrpt_https_base: None,
             dns_servers: Vec::new(),
             dns_timeout: Duration::from_secs(5),
             workers: 0,
+            intake: IntakeConfig::default(),
         }
     }
 }
@@ -85,6 +109,8 @@ pub struct AppState {
     pub parser: Arc<Parser>,
     pub metrics: Arc<Metrics>,
     pub auth: Authenticator,
+    /// Rate limits and the routing table of the TLS-RPT intake.
+    pub intake: intake::Intake,
     /// The job queue, for work the API hands to the workers (on-demand health checks).
     pub queue: Option<sealwatch_jobs::Queue>,
 }
@@ -96,9 +122,11 @@ impl AppState {
         parser: Arc<Parser>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let auth = Authenticator::new(config.auth_failures_per_minute);
+        let auth = Authenticator::new(config.auth_failures_per_minute, config.auth_revision_check);
+        let intake = intake::Intake::new(config.intake.clone());
         AppState {
             store,
+            intake,
             config,
             parser,
             metrics,
@@ -112,6 +140,19 @@ impl AppState {
         self.queue = Some(queue);
         self
     }
+}
+
+/// The client's address as far as this server can tell: the TCP peer, or for a peer in
+/// `trusted_proxies` the address its forwarding headers name (see [`client::resolve`]).
+pub(crate) fn client_address(
+    req: &actix_web::HttpRequest,
+    config: &ApiConfig,
+) -> Option<std::net::IpAddr> {
+    client::resolve(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers(),
+        &config.trusted_proxies,
+    )
 }
 
 /// The OpenAPI document of every endpoint.
@@ -133,6 +174,7 @@ pub fn probe_server(listener: TcpListener, state: AppState) -> std::io::Result<S
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(CatchPanic::new(state.metrics.clone()))
             .configure(routes::configure_probes)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
@@ -169,6 +211,9 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
                 actix_web::middleware::ErrorHandlers::new()
                     .default_handler(error::problem_for_plain_errors),
             )
+            // Inside the metrics and timeout layer, so a panic is answered and counted
+            // like any other 500.
+            .wrap(CatchPanic::new(metrics.clone()))
             .wrap_fn(move |req, srv| {
                 let metrics = metrics.clone();
                 let method = req.method().to_string();
@@ -195,7 +240,14 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
                             tracing::debug!(ms = started.elapsed().as_millis() as u64, "answered");
                             Ok(res)
                         }
-                        Ok(Err(e)) => Err(e),
+                        Ok(Err(e)) => {
+                            // An error that reached the top (a caught panic, for one): the
+                            // route is no longer known.
+                            let status = e.as_response_error().status_code().as_u16();
+                            tracing::Span::current().record("status", status);
+                            metrics.observe(&method, "unknown", status, started.elapsed());
+                            Err(e)
+                        }
                         Err(_) => {
                             metrics.observe(&method, "timeout", 503, started.elapsed());
                             Err(ApiError::Timeout.into())

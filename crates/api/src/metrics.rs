@@ -1,11 +1,43 @@
 //! A small Prometheus registry: request latencies per route, counters of what the service
-//! did, and gauges read from the database when scraped.
+//! did, and gauges read from the database.
+//!
+//! Every label has a bounded set of values, whatever strangers send: the HTTP method is one
+//! of the standard methods or `other`, the route is the matched route template (never the
+//! path) or `unmatched`, the status is a number. The database gauges are read at most once
+//! per refresh interval, by one scrape at a time; the others answer from the cached values,
+//! so `/metrics` (unauthenticated) cannot be used to load the database.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use sealwatch_store::Store;
+
+/// The methods that get their own label value; anything else is `other`.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+
+/// The label value of an HTTP method.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Database counts: (DMARC reports, TLS reports, open quarantine entries).
+pub type StoredCounts = (u64, u64, u64);
+
+#[derive(Debug, Default)]
+struct GaugeCache {
+    /// When the database was last asked (successfully or not).
+    read_at: Option<Instant>,
+    counts: Option<StoredCounts>,
+}
 
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -21,7 +53,11 @@ struct Histogram {
 /// Counters and histograms, shared by every worker.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    latency: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    latency: Mutex<BTreeMap<(&'static str, String, u16), Histogram>>,
+    /// Request handlers that panicked (answered 500).
+    panics: AtomicU64,
+    /// The database gauges, as last read.
+    stored: tokio::sync::Mutex<GaugeCache>,
     tlsrpt_posted: AtomicU64,
     tlsrpt_stored: AtomicU64,
     polls_ok: AtomicU64,
@@ -35,13 +71,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one answered request.
+    /// Records one answered request. `route` must be a route template (or a fixed word
+    /// such as `unmatched`), never a raw path.
     pub fn observe(&self, method: &str, route: &str, status: u16, took: Duration) {
         let secs = took.as_secs_f64();
+        let method = method_label(method);
         if let Ok(mut map) = self.latency.lock() {
-            let h = map
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default();
+            let h = map.entry((method, route.to_owned(), status)).or_default();
             for (i, b) in BUCKETS.iter().enumerate() {
                 if secs <= *b {
                     h.buckets[i] += 1;
@@ -50,6 +86,27 @@ impl Metrics {
             h.count += 1;
             h.sum += secs;
         }
+    }
+
+    /// A request handler panicked.
+    pub fn panic(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The database counts, read at most once per `max_age` (single-flight: concurrent
+    /// callers wait for the one read in progress and share its result). After a failed
+    /// read the last known counts are kept until the next interval.
+    pub async fn stored_counts(&self, store: &Store, max_age: Duration) -> Option<StoredCounts> {
+        let mut cache = self.stored.lock().await;
+        if cache.read_at.is_some_and(|at| at.elapsed() < max_age) {
+            return cache.counts;
+        }
+        match store.metric_counts().await {
+            Ok(counts) => cache.counts = Some(counts),
+            Err(e) => tracing::warn!(error = %e, "could not read the metric counts"),
+        }
+        cache.read_at = Some(Instant::now());
+        cache.counts
     }
 
     /// A TLS report was posted over HTTPS; `stored` reports were new.
@@ -83,7 +140,7 @@ impl Metrics {
     }
 
     /// The text exposition format. `stored` = (DMARC reports, TLS reports, open quarantine).
-    pub fn render(&self, stored: Option<(u64, u64, u64)>) -> String {
+    pub fn render(&self, stored: Option<StoredCounts>) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, lines: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -150,6 +207,12 @@ impl Metrics {
                 let _ = writeln!(out, "sealwatch_jobs{{state=\"{state}\"}} {n}");
             }
         }
+        counter(
+            &mut out,
+            "sealwatch_http_panics_total",
+            "Request handlers that panicked (answered 500).",
+            &[("", self.panics.load(Ordering::Relaxed))],
+        );
         if let Some((dmarc, tls, quarantined)) = stored {
             let _ = writeln!(
                 out,
@@ -201,6 +264,24 @@ mod tests {
         assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.005\"} 1"));
         assert!(text.contains("route=\"/x\",status=\"200\",le=\"0.05\"} 2"));
         assert!(text.contains("sealwatch_http_request_duration_seconds_count{method=\"GET\",route=\"/x\",status=\"200\"} 2"));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let m = Metrics::default();
+        for i in 0..500 {
+            m.observe(&format!("M{i}"), "unmatched", 404, Duration::from_millis(1));
+        }
+        m.observe("get", "unmatched", 404, Duration::from_millis(1));
+        m.observe("DELETE", "unmatched", 404, Duration::from_millis(1));
+        let text = m.render(None);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("sealwatch_http_request_duration_seconds_count"))
+            .collect::<Vec<_>>();
+        assert_eq!(series.len(), 2, "{series:?}");
+        assert!(text.contains("_count{method=\"other\",route=\"unmatched\",status=\"404\"} 501"));
+        assert!(text.contains("_count{method=\"DELETE\",route=\"unmatched\",status=\"404\"} 1"));
     }
 
     #[test]

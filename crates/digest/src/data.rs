@@ -84,7 +84,7 @@ pub struct WeekNumbers {
 impl WeekNumbers {
     /// True when any report covered the week.
     pub fn has_data(&self) -> bool {
-        self.messages > 0 || self.tls_successful + self.tls_failed > 0 || self.reporters > 0
+        self.messages > 0 || self.tls_sessions() > 0 || self.reporters > 0
     }
 
     /// DMARC pass rate, `None` without messages.
@@ -94,7 +94,7 @@ impl WeekNumbers {
 
     /// All TLS sessions.
     pub fn tls_sessions(&self) -> u64 {
-        self.tls_successful + self.tls_failed
+        self.tls_successful.saturating_add(self.tls_failed)
     }
 
     /// TLS success rate, `None` without sessions.

@@ -262,23 +262,24 @@ fn reporters_in(rollup: &Rollup, from: Day, to: Day) -> BTreeSet<String> {
 
 fn numbers(rollup: &Rollup, first: Day, last: Day) -> WeekNumbers {
     let mut n = WeekNumbers::default();
+    // Counts are written by senders: sums saturate rather than wrap to a small number.
     for (_, d) in rollup.dmarc.range(first..=last) {
-        n.messages += d.total.messages;
-        n.dmarc_passed += d.total.passed;
+        n.messages = n.messages.saturating_add(d.total.messages);
+        n.dmarc_passed = n.dmarc_passed.saturating_add(d.total.passed);
     }
     for (_, d) in rollup.tls.range(first..=last) {
-        n.tls_successful += d.total.successful;
-        n.tls_failed += d.total.failed;
+        n.tls_successful = n.tls_successful.saturating_add(d.total.successful);
+        n.tls_failed = n.tls_failed.saturating_add(d.total.failed);
     }
     let before = networks_in(rollup, first - HISTORY_WEEKS * 7, first - 1);
     for net in networks_in(rollup, first, last) {
         if before.contains(&net) {
-            n.sources_known += 1;
+            n.sources_known = n.sources_known.saturating_add(1);
         } else {
-            n.sources_new += 1;
+            n.sources_new = n.sources_new.saturating_add(1);
         }
     }
-    n.reporters = reporters_in(rollup, first, last).len() as u64;
+    n.reporters = u64::try_from(reporters_in(rollup, first, last).len()).unwrap_or(u64::MAX);
     n
 }
 
@@ -343,8 +344,9 @@ fn tls_section(
         match r.policy_type.trim().to_ascii_lowercase().as_str() {
             "sts" => {
                 if let Some(m) = &r.sts_mode {
-                    *modes.entry(m.trim().to_ascii_lowercase()).or_default() +=
-                        r.successful + r.failed + 1;
+                    let weight = r.successful.saturating_add(r.failed).saturating_add(1);
+                    let sessions = modes.entry(m.trim().to_ascii_lowercase()).or_default();
+                    *sessions = sessions.saturating_add(weight);
                 }
             }
             "no-policy-found" => no_policy = true,
@@ -366,9 +368,10 @@ fn tls_section(
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     for (_, cell) in rollup.failures(first, last) {
         let e = by_mx.entry(cell.mx.clone()).or_default();
-        e.0 += cell.failed;
+        e.0 = e.0.saturating_add(cell.failed);
         e.1.insert(cell.result_type.clone());
-        *by_type.entry(cell.result_type.clone()).or_default() += cell.failed;
+        let by = by_type.entry(cell.result_type.clone()).or_default();
+        *by = by.saturating_add(cell.failed);
     }
     for h in hosts {
         by_mx.entry(h).or_default();
@@ -389,5 +392,77 @@ fn tls_section(
         no_policy_reported: no_policy,
         mx,
         failure_types,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use analytics::rollup::{DmarcCounts, DmarcDay, FailureCell, TlsCounts, TlsDay};
+
+    use super::*;
+
+    const NEAR_MAX: u64 = u64::MAX - 5;
+
+    /// A rollup whose days 10 and 11 each carry counts near `u64::MAX`, as two forged
+    /// reports would.
+    fn forged_rollup() -> Rollup {
+        let mut r = Rollup::default();
+        for day in [10, 11] {
+            r.dmarc.insert(
+                day,
+                DmarcDay {
+                    total: DmarcCounts {
+                        messages: NEAR_MAX,
+                        passed: NEAR_MAX,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            );
+            r.tls.insert(
+                day,
+                TlsDay {
+                    total: TlsCounts {
+                        successful: NEAR_MAX,
+                        failed: NEAR_MAX,
+                    },
+                    failures: vec![FailureCell {
+                        reporter: "forger".to_owned(),
+                        policy_type: "sts".to_owned(),
+                        result_type: "certificate-expired".to_owned(),
+                        mx: "mx.example.com".to_owned(),
+                        sending_ip: None,
+                        sending_network: None,
+                        failed: NEAR_MAX,
+                    }],
+                    ..Default::default()
+                },
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn week_numbers_saturate_instead_of_wrapping() {
+        let n = numbers(&forged_rollup(), 10, 16);
+        assert_eq!(n.messages, u64::MAX);
+        assert_eq!(n.dmarc_passed, u64::MAX);
+        assert_eq!(n.tls_successful, u64::MAX);
+        assert_eq!(n.tls_failed, u64::MAX);
+    }
+
+    #[test]
+    fn mx_failures_saturate_instead_of_wrapping() {
+        let input = analytics::DomainInput {
+            domain: "example.com".to_owned(),
+            ..Default::default()
+        };
+        let tls = tls_section(&input, &forged_rollup(), 10, 16);
+        assert_eq!(tls.mx.len(), 1);
+        assert_eq!(tls.mx[0].failed, u64::MAX);
+        assert_eq!(
+            tls.failure_types,
+            vec![("certificate-expired".to_owned(), u64::MAX)]
+        );
     }
 }

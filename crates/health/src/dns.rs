@@ -260,6 +260,11 @@ pub(crate) mod fake {
             self.a.entry(name.into()).or_default().push(ip);
             self
         }
+        pub(crate) fn aaaa(mut self, name: &str, ip: &str) -> Self {
+            let ip = ip.parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
+            self.aaaa.entry(name.into()).or_default().push(ip);
+            self
+        }
         /// Every query for this name fails (as on a timeout).
         pub(crate) fn failing(mut self, name: &str) -> Self {
             self.failing.push(name.into());

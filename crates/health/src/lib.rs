@@ -25,8 +25,12 @@
 //! - No database and no HTTP server; the only IO is DNS (hickory-resolver, with configurable
 //!   name servers and port, a per-query timeout and one retry by default) and one HTTPS GET
 //!   of the MTA-STS policy (rustls on ring, certificate validation always on, extra trust
-//!   roots optional, body limit 64 KiB, time limit, no redirects, optional connect-address
-//!   override for tests).
+//!   roots optional, HTTP/1.1 by hyper, body limit 64 KiB, bounded response head, time limit,
+//!   no redirects, optional connect-address override for tests).
+//! - Outbound connections and reverse lookups skip addresses that are not globally reachable
+//!   (private, loopback, link-local and the other special-purpose ranges of RFC 6890, see
+//!   [`outbound`]) unless [`OutboundPolicy::AllowPrivate`] is configured; the DNS itself
+//!   goes to the configured resolvers only.
 //! - A lookup that fails (timeout, SERVFAIL, REFUSED) yields a finding with severity
 //!   [`Severity::Unknown`] ("could not check"), never one that says a record is missing.
 //! - A check never fails as a whole: [`HealthChecker::check`] always returns a report.
@@ -37,6 +41,7 @@ mod check;
 mod dns;
 mod error;
 mod https;
+pub mod outbound;
 mod rdns;
 pub mod record;
 mod report;
@@ -54,6 +59,7 @@ use sealwatch_model::DomainName;
 
 pub use check::dkim::COMMON_SELECTORS;
 pub use error::HealthError;
+pub use outbound::OutboundPolicy;
 pub use rdns::ReverseDns;
 pub use report::{
     Category, Change, CheckId, Finding, Fix, Grade, HealthReport, MtaStsState, MxHost, Observed,
@@ -84,8 +90,12 @@ pub struct CheckConfig {
     /// Trust roots added to the Mozilla roots for the policy fetch.
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// Connect to this address for every `mta-sts.<domain>` (the name must still resolve);
-    /// for tests against a local HTTPS server.
+    /// for tests against a local HTTPS server. The addresses the name resolves to must
+    /// still be permitted by [`CheckConfig::outbound`].
     pub mta_sts_connect: Option<SocketAddr>,
+    /// Which addresses the policy fetch may connect to: by default only globally reachable
+    /// ones (never private, loopback, link-local or other special-purpose addresses).
+    pub outbound: OutboundPolicy,
     /// Our DMARC/TLS-RPT reporting addresses (`mailto:x@y` or `x@y`).
     pub our_rua: Vec<String>,
     /// DKIM selectors always tried (besides [`COMMON_SELECTORS`]).
@@ -111,6 +121,7 @@ impl Default for CheckConfig {
             max_policy_bytes: MAX_POLICY_BYTES,
             extra_roots: Vec::new(),
             mta_sts_connect: None,
+            outbound: OutboundPolicy::PublicOnly,
             our_rua: Vec::new(),
             dkim_selectors: Vec::new(),
             dnsbl_zones: DEFAULT_DNSBL_ZONES
@@ -175,6 +186,23 @@ impl HealthChecker {
         })
     }
 
+    /// The TXT records at `name` (sorted), through the configured resolvers: for checks
+    /// outside the health report, such as a domain-ownership token. Needs a Tokio runtime.
+    pub async fn txt(&self, name: &str) -> Observed {
+        let dns = match self.resolver.build() {
+            Ok(dns) => dns,
+            Err(e) => return Observed::Failed(e.to_string()),
+        };
+        match dns::Dns::txt(&dns, name).await {
+            dns::Answer::Records(mut values) => {
+                values.sort();
+                Observed::Found(values)
+            }
+            dns::Answer::NoData | dns::Answer::NxDomain => Observed::Absent,
+            dns::Answer::Failed(e) => Observed::Failed(e),
+        }
+    }
+
     /// Checks a domain. `extra_selectors` are DKIM selectors to try besides the configured
     /// and common ones (e.g. those seen in the domain's DMARC reports). Needs a Tokio runtime.
     pub async fn check(&self, domain: &DomainName, extra_selectors: &[String]) -> HealthReport {
@@ -225,6 +253,7 @@ impl HealthChecker {
         let target = check::mtasts::Target {
             fetcher: &self.fetcher,
             connect: self.config.mta_sts_connect,
+            outbound: self.config.outbound,
             new_id: &new_id,
         };
         let random_label = random_label();

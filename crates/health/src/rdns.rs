@@ -1,6 +1,9 @@
 //! Reverse DNS names of IP addresses (PTR), for naming the sending sources the analysis
-//! finds ("203.0.113.7, legacy-mta.example.net"). Lookups are bounded by a timeout, run a
+//! finds ("198.51.100.7, legacy-mta.example.net"). Lookups are bounded by a timeout, run a
 //! few at a time, and cached for the life of the value (positive and negative answers).
+//! Addresses come from reports anyone can send, so by default only globally reachable ones
+//! are looked up and named ([`OutboundPolicy`]): a private or other special-purpose address
+//! is never looked up, and its name, if any, is never shown.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -12,11 +15,13 @@ use hickory_resolver::proto::rr::RData;
 
 use crate::HealthError;
 use crate::dns::{DnsSettings, ResolverSetup};
+use crate::outbound::OutboundPolicy;
 
 /// PTR lookups with a cache.
 pub struct ReverseDns {
     resolver: hickory_resolver::TokioResolver,
     cache: Mutex<HashMap<IpAddr, Option<String>>>,
+    outbound: OutboundPolicy,
 }
 
 impl std::fmt::Debug for ReverseDns {
@@ -30,7 +35,8 @@ const CONCURRENCY: usize = 8;
 
 impl ReverseDns {
     /// Asks `name_servers` (empty: the system resolver), each query bounded by `timeout`
-    /// with one retry.
+    /// with one retry. Only globally reachable addresses are looked up; see
+    /// [`ReverseDns::outbound`].
     pub fn new(name_servers: Vec<SocketAddr>, timeout: Duration) -> Result<Self, HealthError> {
         let setup = ResolverSetup::new(&DnsSettings {
             name_servers,
@@ -40,11 +46,21 @@ impl ReverseDns {
         Ok(ReverseDns {
             resolver: setup.build()?.into_resolver(),
             cache: Mutex::new(HashMap::new()),
+            outbound: OutboundPolicy::PublicOnly,
         })
     }
 
+    /// Which addresses are looked up (default [`OutboundPolicy::PublicOnly`]; test zones
+    /// with documentation or private addresses need [`OutboundPolicy::AllowPrivate`]).
+    #[must_use]
+    pub fn outbound(mut self, policy: OutboundPolicy) -> Self {
+        self.outbound = policy;
+        self
+    }
+
     /// The first PTR name of each address that has one (lower case, no trailing dot).
-    /// Addresses without a name, or whose lookup failed, are left out.
+    /// Addresses without a name, whose lookup failed, or that the outbound policy does not
+    /// permit (never looked up) are left out.
     pub async fn names(&self, ips: &[IpAddr]) -> BTreeMap<IpAddr, String> {
         let mut out = BTreeMap::new();
         let mut todo = Vec::new();
@@ -53,7 +69,7 @@ impl ReverseDns {
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for ip in ips {
+            for ip in ips.iter().filter(|ip| self.outbound.permits(**ip)) {
                 match cache.get(ip) {
                     Some(Some(name)) => {
                         out.insert(*ip, name.clone());

@@ -31,6 +31,44 @@ use crate::prepare::{prepare, sha256_hex};
 use crate::route::Router;
 use crate::{IngestError, Result};
 
+/// The prefix a mailbox's `password_env` must start with unless configured otherwise.
+pub const DEFAULT_PASSWORD_ENV_PREFIX: &str = "SEALWATCH_MAILBOX_";
+
+/// Why a `password_env` name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordEnvRefusal {
+    #[error(
+        "must be an environment variable name (letters, digits, single _; at most 128 characters)"
+    )]
+    NotAName,
+    #[error(
+        "must start with {prefix:?} (poller.password_env_prefix): only those variables hold mailbox passwords"
+    )]
+    OutsidePrefix { prefix: String },
+}
+
+/// Whether a mailbox may read its password from the environment variable `name`: a
+/// variable name that starts with `prefix` and is longer than it. Anything else could
+/// make the poller send another secret of the process (the database URL, the SMTP
+/// password) to a host the mailbox names.
+pub fn check_password_env(name: &str, prefix: &str) -> std::result::Result<(), PasswordEnvRefusal> {
+    if name.is_empty()
+        || name.len() > 128
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        // `SEALWATCH_<SECTION>__<KEY>` names are configuration (the database URL among
+        // them), never a mailbox password, whatever the prefix is set to.
+        || name.contains("__")
+    {
+        return Err(PasswordEnvRefusal::NotAName);
+    }
+    if prefix.is_empty() || !name.starts_with(prefix) || name.len() == prefix.len() {
+        return Err(PasswordEnvRefusal::OutsidePrefix {
+            prefix: prefix.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Poller settings.
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
@@ -44,6 +82,9 @@ pub struct PollerConfig {
     pub retries: u32,
     /// First reconnect delay; doubles each attempt.
     pub backoff: Duration,
+    /// A mailbox's password is read only from an environment variable with this prefix
+    /// (checked again at use: a row written before the rule is refused, not read).
+    pub password_env_prefix: String,
 }
 
 /// The outcome of polling one mailbox.
@@ -195,12 +236,20 @@ impl Poller {
         router: &Router,
     ) -> Result<(WriteOutcome, u64), Failure> {
         let password = match &mailbox.password_env {
-            Some(var) => std::env::var(var).map_err(|_| {
-                Failure::new(
-                    "config-error",
-                    format!("environment variable {var} (the mailbox password) is not set"),
-                )
-            })?,
+            Some(var) => {
+                check_password_env(var, &self.config.password_env_prefix).map_err(|e| {
+                    Failure::new(
+                        "config-error",
+                        format!("password_env {var:?} is refused ({e}); the variable is not read"),
+                    )
+                })?;
+                std::env::var(var).map_err(|_| {
+                    Failure::new(
+                        "config-error",
+                        format!("environment variable {var} (the mailbox password) is not set"),
+                    )
+                })?
+            }
             None => {
                 return Err(Failure::new(
                     "config-error",

@@ -1,7 +1,10 @@
 //! One raw message → one [`NewMessage`]: parse, route each report, compute dedupe keys,
 //! turn every failure into a quarantine entry with its reason. Pure CPU work.
 
-use sealwatch_model::{DomainName, Report};
+// Counts come from sender-controlled input: none may wrap or panic.
+#![deny(clippy::arithmetic_side_effects)]
+
+use sealwatch_model::{DomainName, Report, ReportKind};
 use sealwatch_parser::Parser;
 use sealwatch_store::{Item, MessageSource, NewMessage, ReportItem};
 use sha2::{Digest, Sha256};
@@ -14,6 +17,10 @@ pub struct Prepared {
     pub message: NewMessage,
     pub reports: usize,
     pub quarantined: usize,
+    /// The policy domains the message's reports name (routed or not), as they claim them.
+    pub claimed: Vec<DomainName>,
+    /// The kind of every report read from the message, routed or not.
+    pub kinds: Vec<ReportKind>,
 }
 
 /// Lower-case hex SHA-256.
@@ -117,13 +124,17 @@ pub fn prepare(
     let sha256 = sha256_hex(&bytes);
     let mut items = Vec::new();
     let mut message_id = None;
+    let mut claimed: Vec<DomainName> = Vec::new();
+    let mut kinds: Vec<ReportKind> = Vec::new();
     match parser.parse(&bytes, name) {
         Ok(parsed) => {
             for report in parsed.reports {
+                kinds.push(report.kind());
                 if message_id.is_none() {
                     message_id = report.submitter().message_id.clone();
                 }
                 let candidates = routing_domains(&report);
+                claimed.extend(candidates.iter().cloned());
                 let route = candidates
                     .iter()
                     .find_map(|d| router.route(d, only_tenant).map(|r| (d, r)));
@@ -188,7 +199,7 @@ pub fn prepare(
         .iter()
         .filter(|i| matches!(i, Item::Report(_)))
         .count();
-    let quarantined = items.len() - reports;
+    let quarantined = items.len().saturating_sub(reports);
     Prepared {
         message: NewMessage {
             sha256,
@@ -199,6 +210,8 @@ pub fn prepare(
         },
         reports,
         quarantined,
+        claimed,
+        kinds,
     }
 }
 

@@ -15,6 +15,11 @@
 //! lease per mailbox, upserted anomalies). Idempotency keys only keep the queue from filling
 //! with duplicates when schedulers tick twice.
 //!
+//! **A panic never ends a lane.** Each job and each scheduler tick runs behind a panic
+//! boundary: a panicking job fails like a retryable failure (logged with its message,
+//! reported through [`Runner::job_panicked`], retried while attempts remain) and the worker
+//! goes on with the next job.
+//!
 //! **Architecture invariants.** No domain logic: this crate never parses, polls, analyses
 //! or renders; it knows job names and ids. It depends on sea-orm only to borrow the pool.
 
@@ -135,4 +140,15 @@ pub trait Runner: Send + Sync + 'static {
     /// The jobs due at `now` (digests whose send time came, polls, nightly analysis, …).
     /// Called by the one active scheduler every tick.
     async fn plan(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Planned>, JobError>;
+    /// Called after [`Runner::run`] panicked on `job` (with the panic's message). The worker
+    /// has caught the panic: the job fails like a retryable failure and the lane keeps
+    /// running. For metrics; the default does nothing.
+    fn job_panicked(&self, job: &Job, message: &str) {
+        let _ = (job, message);
+    }
+    /// Called after [`Runner::plan`] panicked (with the panic's message); nothing is
+    /// enqueued at that tick and the scheduler keeps ticking. The default does nothing.
+    fn plan_panicked(&self, message: &str) {
+        let _ = message;
+    }
 }

@@ -1,6 +1,8 @@
 //! Worker loops and the cron scheduler, under one apalis monitor.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use apalis::prelude::{
     AbortError, BackendExt as _, BoxDynError, Data, Monitor, WorkerBuilder, WorkerBuilderExt,
 };
 use apalis_cron::{CronScheduler, Tick};
+use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
 use crate::queue::{Backend, Lane};
@@ -37,6 +40,11 @@ pub struct RunOptions {
     pub retry_after: Duration,
 }
 
+/// The error a panicking job fails with (retryable, like [`JobError::Retry`]).
+#[derive(Debug, thiserror::Error)]
+#[error("job panicked: {0}")]
+struct JobPanicked(String);
+
 #[derive(Clone)]
 struct Ctx {
     leadership: crate::Leadership,
@@ -45,11 +53,45 @@ struct Ctx {
     retry_after: Duration,
 }
 
+/// The message a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// Runs `fut` behind a panic boundary: a panic becomes `Err(message)` instead of unwinding
+/// into the worker, which would end the lane for every other job.
+async fn guarded<T>(fut: impl Future<Output = T>) -> Result<T, String> {
+    // The runner's state is shared behind `Arc`s and locks; a job that panics half-way
+    // leaves nothing that the next job relies on being consistent beyond what a failed job
+    // leaves anyway (every job is idempotent and is retried), hence `AssertUnwindSafe`.
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .map_err(|payload| panic_message(payload.as_ref()))
+}
+
 async fn handle_job(job: Job, ctx: Data<Ctx>) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("job", job = job.name(), args = ?job);
     let started = std::time::Instant::now();
-    let result = ctx.runner.run(job).instrument(span.clone()).await;
+    let result = guarded(ctx.runner.run(job.clone()).instrument(span.clone())).await;
     let _guard = span.enter();
+    let result = match result {
+        Ok(result) => result,
+        Err(message) => {
+            tracing::error!(panic = %message, "job panicked; will retry while attempts remain");
+            ctx.runner.job_panicked(&job, &message);
+            // Like a retryable failure: the queue hands the job out again while attempts
+            // remain, then leaves it failed.
+            tokio::time::sleep(ctx.retry_after).await;
+            return Err(JobPanicked(message).into());
+        }
+    };
     match result {
         Ok(()) => {
             tracing::info!(
@@ -83,10 +125,15 @@ async fn handle_tick(tick: Tick, ctx: Data<Ctx>) -> Result<(), BoxDynError> {
     let now = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_else(chrono::Utc::now);
     let span = tracing::info_span!("scheduler", tick = %now.format("%Y-%m-%dT%H:%M:%SZ"));
     async {
-        let planned = match ctx.runner.plan(now).await {
-            Ok(p) => p,
-            Err(e) => {
+        let planned = match guarded(ctx.runner.plan(now)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "planning failed");
+                return Ok(());
+            }
+            Err(message) => {
+                tracing::error!(panic = %message, "planning panicked; the next tick plans again");
+                ctx.runner.plan_panicked(&message);
                 return Ok(());
             }
         };

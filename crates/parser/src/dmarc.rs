@@ -236,20 +236,18 @@ fn is_name_char(b: u8) -> bool {
 /// Reads an element name starting at `start`; returns its end.
 #[inline]
 fn name_end(b: &[u8], start: usize) -> usize {
-    let mut i = start;
-    while i < b.len() && is_name_char(b[i]) {
-        i += 1;
-    }
-    i
+    let tail = b.get(start..).unwrap_or_default();
+    let len = tail
+        .iter()
+        .position(|&c| !is_name_char(c))
+        .unwrap_or(tail.len());
+    start.saturating_add(len)
 }
 
 /// Strips a namespace prefix (`dmarc:record` → `record`).
 #[inline]
 fn local(name: &[u8]) -> &[u8] {
-    match memchr::memrchr(b':', name) {
-        Some(i) => &name[i + 1..],
-        None => name,
-    }
+    name.rsplit(|&c| c == b':').next().unwrap_or(name)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,43 +357,57 @@ impl<'a> Scanner<'a, '_> {
         let b = doc.as_bytes();
         let len = b.len();
         let mut pos = 0;
+        // Positions are below `len`, so adding a few bytes to one cannot overflow; the
+        // additions saturate only to satisfy the crate's arithmetic lint.
         while let Some(off) = memchr(b'<', &b[pos..]) {
-            let lt = pos + off;
-            let Some(&next) = b.get(lt + 1) else { break };
+            let lt = pos.saturating_add(off);
+            let Some(&next) = b.get(lt.saturating_add(1)) else {
+                break;
+            };
             match next {
                 b'!' => {
                     if b[lt..].starts_with(b"<!--") {
-                        pos = find(b, lt + 4, b"-->").map_or(len, |i| i + 3);
+                        pos = find(b, lt.saturating_add(4), b"-->")
+                            .map_or(len, |i| i.saturating_add(3));
                     } else if b[lt..].starts_with(b"<![CDATA[") {
-                        pos = find(b, lt + 9, b"]]>").map_or(len, |i| i + 3);
+                        pos = find(b, lt.saturating_add(9), b"]]>")
+                            .map_or(len, |i| i.saturating_add(3));
                     } else {
                         self.warnings
                             .push("DOCTYPE or declaration ignored (entities are never expanded)");
-                        pos = skip_declaration(b, lt + 2);
+                        pos = skip_declaration(b, lt.saturating_add(2));
                     }
                 }
-                b'?' => pos = find(b, lt + 2, b"?>").map_or(len, |i| i + 2),
+                b'?' => {
+                    pos = find(b, lt.saturating_add(2), b"?>").map_or(len, |i| i.saturating_add(2))
+                }
                 b'/' => {
-                    let ne = name_end(b, lt + 2);
-                    let name = local(&b[lt + 2..ne]);
-                    pos = memchr(b'>', &b[ne..]).map_or(len, |i| ne + i + 1);
+                    let start = lt.saturating_add(2);
+                    let ne = name_end(b, start);
+                    let name = local(&b[start..ne]);
+                    pos = memchr(b'>', &b[ne..])
+                        .map_or(len, |i| ne.saturating_add(i).saturating_add(1));
                     self.end_tag(name)?;
                 }
                 c if is_name_start(c) => {
-                    let ne = name_end(b, lt + 1);
+                    let start = lt.saturating_add(1);
+                    let ne = name_end(b, start);
                     // `attrs_end` is where the attributes end: at the `>`, or at the `<` or
                     // end of input that cut a malformed tag short (always a char boundary).
-                    let (attrs_end, tag_end, self_closing) = match memchr2(b'>', b'<', &b[ne..]) {
-                        Some(i) if b[ne + i] == b'>' => {
-                            (ne + i, ne + i + 1, ne + i > lt + 1 && b[ne + i - 1] == b'/')
-                        }
-                        Some(i) => {
+                    let stop = memchr2(b'>', b'<', &b[ne..]).map(|i| ne.saturating_add(i));
+                    let (attrs_end, tag_end, self_closing) = match stop {
+                        Some(gt) if b[gt] == b'>' => (
+                            gt,
+                            gt.saturating_add(1),
+                            gt > start && b[gt.saturating_sub(1)] == b'/',
+                        ),
+                        Some(at) => {
                             self.warnings.push("malformed start tag repaired");
-                            (ne + i, ne + i, false)
+                            (at, at, false)
                         }
                         None => (len, len, false),
                     };
-                    let full = &b[lt + 1..ne];
+                    let full = &b[start..ne];
                     let name = local(full);
                     if self.root_name.is_none() {
                         // Only for the error message: a "name" can be the whole document.
@@ -403,12 +415,12 @@ impl<'a> Scanner<'a, '_> {
                         self.root_name = Some(String::from_utf8_lossy(shown).into_owned());
                     }
                     if name == b"feedback" && self.namespace.is_none() {
-                        let prefix = &full[..full.len() - name.len()];
+                        let prefix = full.strip_suffix(name).unwrap_or_default();
                         self.namespace = xmlns(&doc[ne..attrs_end], prefix);
                     }
                     pos = self.start_tag(name, self_closing, tag_end)?;
                 }
-                _ => pos = lt + 1,
+                _ => pos = lt.saturating_add(1),
             }
         }
         if self.stack.len() > 2 || (self.stack.len() == 2 && self.stack[1] != Ctx::Feedback) {
@@ -432,10 +444,10 @@ impl<'a> Scanner<'a, '_> {
         // ones whose end tag is missing.
         let mut depth = self.stack.len();
         let action = loop {
-            if depth == 0 {
+            let Some(inner) = depth.checked_sub(1) else {
                 return Ok(tag_end);
-            }
-            if let Some(action) = child(self.stack[depth - 1], name) {
+            };
+            if let Some(action) = child(self.stack[inner], name) {
                 break action;
             }
             // Only structural elements may close containers left open; `version` and
@@ -443,10 +455,11 @@ impl<'a> Scanner<'a, '_> {
             if matches!(name, b"extension" | b"version") {
                 return Ok(tag_end);
             }
-            depth -= 1;
+            depth = inner;
         };
-        while self.stack.len() > depth {
-            let ctx = self.stack[self.stack.len() - 1];
+        while self.stack.len() > depth
+            && let Some(&ctx) = self.stack.last()
+        {
             self.warnings
                 .push(format!("missing </{}> end tag repaired", ctx.tag()));
             self.pop()?;
@@ -479,15 +492,15 @@ impl<'a> Scanner<'a, '_> {
                 let mut search = tag_end;
                 let end = loop {
                     match find(b, search, b"extension>") {
-                        Some(i) if i > 0 && (b[i - 1] == b'/' || b[i - 1] == b':') => {
+                        Some(i) if matches!(i.checked_sub(1).map(|j| b[j]), Some(b'/' | b':')) => {
                             // The end tag's `<`, searched only inside the element: a
                             // broken `/extension>` without one must not reach back into
                             // the start tag.
                             let lt = memchr::memrchr(b'<', &b[tag_end..i])
-                                .map_or(i - 1, |j| tag_end + j);
-                            break Some((lt, i + 10));
+                                .map_or(i.saturating_sub(1), |j| tag_end.saturating_add(j));
+                            break Some((lt, i.saturating_add(10)));
                         }
-                        Some(i) => search = i + 10,
+                        Some(i) => search = i.saturating_add(10),
                         None => break None,
                     }
                 };
@@ -513,8 +526,9 @@ impl<'a> Scanner<'a, '_> {
         if idx == 0 {
             return Ok(());
         }
-        while self.stack.len() > idx + 1 {
-            let ctx = self.stack[self.stack.len() - 1];
+        while self.stack.len() > idx.saturating_add(1)
+            && let Some(&ctx) = self.stack.last()
+        {
             self.warnings
                 .push(format!("missing </{}> end tag repaired", ctx.tag()));
             self.pop()?;
@@ -534,33 +548,38 @@ impl<'a> Scanner<'a, '_> {
             let Some(off) = memchr(b'<', &b[i..]) else {
                 break (b.len(), b.len(), LeafEnd::Unclosed);
             };
-            let lt = i + off;
-            match b.get(lt + 1) {
+            // Below `b.len()`: the saturating additions never saturate.
+            let lt = i.saturating_add(off);
+            let after_lt = lt.saturating_add(1);
+            match b.get(after_lt) {
                 Some(b'/') => {
-                    let ne = name_end(b, lt + 2);
-                    if local(&b[lt + 2..ne]) == name {
-                        let next = memchr(b'>', &b[ne..]).map_or(b.len(), |j| ne + j + 1);
+                    let start = lt.saturating_add(2);
+                    let ne = name_end(b, start);
+                    if local(&b[start..ne]) == name {
+                        let next = memchr(b'>', &b[ne..])
+                            .map_or(b.len(), |j| ne.saturating_add(j).saturating_add(1));
                         break (lt, next, LeafEnd::Closed);
                     }
                     break (lt, lt, LeafEnd::Unclosed);
                 }
                 Some(b'!') if b[lt..].starts_with(b"<![CDATA[") => {
                     has_cdata = true;
-                    i = find(b, lt + 9, b"]]>").map_or(b.len(), |j| j + 3);
+                    i = find(b, lt.saturating_add(9), b"]]>")
+                        .map_or(b.len(), |j| j.saturating_add(3));
                 }
                 Some(&c) if is_name_start(c) => {
-                    let ne = name_end(b, lt + 1);
+                    let ne = name_end(b, after_lt);
                     let boundary =
                         matches!(b.get(ne), Some(b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n'));
-                    if boundary && is_known_element(local(&b[lt + 1..ne])) {
+                    if boundary && is_known_element(local(&b[after_lt..ne])) {
                         break (lt, lt, LeafEnd::Unclosed);
                     }
                     stray_lt = true;
-                    i = lt + 1;
+                    i = after_lt;
                 }
                 _ => {
                     stray_lt = true;
-                    i = lt + 1;
+                    i = after_lt;
                 }
             }
         };
@@ -757,7 +776,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn finish_record(&mut self) -> Result<(), ParseError> {
-        self.record_index += 1;
+        self.record_index = self.record_index.saturating_add(1);
         let n = self.record_index;
         let r = std::mem::take(&mut self.record);
         let Some(ip_raw) = r.source_ip.filter(|s| !s.is_empty()) else {
@@ -1022,32 +1041,33 @@ fn xmlns(attrs: &str, prefix: &[u8]) -> Option<String> {
         Some(p) => format!("xmlns:{}=", String::from_utf8_lossy(p)),
         None => "xmlns=".to_owned(),
     };
-    let i = attrs.find(&key)?;
-    let rest = &attrs[i + key.len()..];
-    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-    let rest = &rest[1..];
-    let end = rest.find(quote)?;
-    Some(rest[..end].to_owned())
+    let (_, rest) = attrs.split_once(&key)?;
+    let rest = rest.strip_prefix('"').map_or_else(
+        || rest.strip_prefix('\'').map(|r| (r, '\'')),
+        |r| Some((r, '"')),
+    );
+    let (rest, quote) = rest?;
+    let (value, _) = rest.split_once(quote)?;
+    Some(value.to_owned())
 }
 
 fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     if from >= hay.len() {
         return None;
     }
-    memmem::find(&hay[from..], needle).map(|i| from + i)
+    memmem::find(&hay[from..], needle).and_then(|i| from.checked_add(i))
 }
 
 /// Skips `<!DOCTYPE … [ … ]>` including an internal subset.
-fn skip_declaration(b: &[u8], mut i: usize) -> usize {
+fn skip_declaration(b: &[u8], start: usize) -> usize {
     let mut depth = 0usize;
-    while i < b.len() {
-        match b[i] {
-            b'[' => depth += 1,
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        match c {
+            b'[' => depth = depth.saturating_add(1),
             b']' => depth = depth.saturating_sub(1),
-            b'>' if depth == 0 => return i + 1,
+            b'>' if depth == 0 => return i.saturating_add(1),
             _ => {}
         }
-        i += 1;
     }
     b.len()
 }
@@ -1057,13 +1077,12 @@ fn skip_declaration(b: &[u8], mut i: usize) -> usize {
 fn cdata_text(raw: &str, repairs: &mut TextRepairs) -> String {
     let mut out = String::new();
     let mut rest = raw;
-    while let Some(i) = rest.find("<![CDATA[") {
-        out.push_str(&clean_xml_text(&rest[..i], repairs));
-        let after = &rest[i + 9..];
-        match after.find("]]>") {
-            Some(j) => {
-                out.push_str(&after[..j]);
-                rest = &after[j + 3..];
+    while let Some((text, after)) = rest.split_once("<![CDATA[") {
+        out.push_str(&clean_xml_text(text, repairs));
+        match after.split_once("]]>") {
+            Some((cdata, tail)) => {
+                out.push_str(cdata);
+                rest = tail;
             }
             None => {
                 out.push_str(after);

@@ -40,7 +40,7 @@ fn walk_message(
     let submitter = submitter_of(message);
     let depths = part_depths(message);
     if let Some(max) = depths.iter().copied().max()
-        && place.mime_depth + max > limits.max_mime_depth
+        && place.mime_depth.saturating_add(max) > limits.max_mime_depth
     {
         return Err(ParseError::MimeTooDeep {
             limit: limits.max_mime_depth,
@@ -51,7 +51,7 @@ fn walk_message(
         .and_then(|ct| ct.attribute("report-type"))
         .map(str::to_ascii_lowercase);
     let mut is_bounce = report_type.as_deref() == Some("delivery-status");
-    let before = run.out.reports.len() + run.out.failures.len();
+    let before = run.parts_out();
     let mut human_text = String::new();
 
     for (index, part) in message.parts.iter().enumerate() {
@@ -66,13 +66,15 @@ fn walk_message(
         let name = part.attachment_name();
         let label = match name {
             Some(n) => format!("{}: {}", place.label, n),
-            None => format!("{}: part {}", place.label, index + 1),
+            None => format!("{}: part {}", place.label, index.saturating_add(1)),
         };
         let part_place = Place {
             name: name.map(|n| Cow::Owned(n.to_owned())),
             submitter: Some(&submitter),
             layer: 0,
-            mime_depth: place.mime_depth + depths.get(index).copied().unwrap_or(0),
+            mime_depth: place
+                .mime_depth
+                .saturating_add(depths.get(index).copied().unwrap_or(0)),
             label,
             warnings: Vec::new(),
         };
@@ -80,7 +82,7 @@ fn walk_message(
             PartType::Multipart(_) => {}
             PartType::Message(nested) => {
                 let nested_place = Place {
-                    mime_depth: part_place.mime_depth + 1,
+                    mime_depth: part_place.mime_depth.saturating_add(1),
                     ..part_place
                 };
                 if nested_place.mime_depth > limits.max_mime_depth {
@@ -161,7 +163,7 @@ fn walk_message(
         }
     }
 
-    if run.out.reports.len() + run.out.failures.len() > before {
+    if run.parts_out() > before {
         return Ok(());
     }
     if is_bounce {
@@ -185,7 +187,7 @@ fn walk_message(
 }
 
 fn attachment(run: &mut Run<'_>, bytes: &[u8], place: &Place<'_>) -> Result<(), ParseError> {
-    run.attachments += 1;
+    run.attachments = run.attachments.saturating_add(1);
     if run.attachments > run.limits.max_attachments {
         return Err(ParseError::TooManyAttachments {
             limit: run.limits.max_attachments,
@@ -222,28 +224,29 @@ fn raw_body<'m>(message: &'m Message<'_>, part: &mail_parser::MessagePart<'_>) -
 
 fn decode_qp(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' {
-            if b.get(i + 1) == Some(&b'\r') && b.get(i + 2) == Some(&b'\n') {
-                i += 3;
-                continue;
-            }
-            if b.get(i + 1) == Some(&b'\n') {
-                i += 2;
-                continue;
-            }
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
+    let mut rest = b;
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'=' {
+            match tail {
+                // Soft line break.
+                [b'\r', b'\n', after @ ..] | [b'\n', after @ ..] => {
+                    rest = after;
+                    continue;
+                }
+                [hi, lo, after @ ..] => {
+                    let pair = [*hi, *lo];
+                    let hex = std::str::from_utf8(&pair).ok();
+                    if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        out.push(v);
+                        rest = after;
+                        continue;
+                    }
+                }
+                _ => {}
             }
         }
-        out.push(b[i]);
-        i += 1;
+        out.push(first);
+        rest = tail;
     }
     out
 }
@@ -259,7 +262,7 @@ fn part_depths(message: &Message<'_>) -> Vec<usize> {
                 if let Some(d) = depth.get_mut(c as usize)
                     && c as usize > i
                 {
-                    *d = parent + 1;
+                    *d = parent.saturating_add(1);
                 }
             }
         }

@@ -9,11 +9,16 @@
 //! only fill gaps the report itself leaves.
 //!
 //! **Architecture invariants.** No IO: input is a byte slice, output is data. No database,
-//! network, async runtime or logging framework. Every decompression, archive, MIME level
-//! and record count is bounded by [`Limits`]; no input makes the parser panic or allocate
-//! without bound. Entities from a DTD are never expanded.
+//! network, async runtime or logging framework. Every decompression, archive, MIME level,
+//! record count, kept string and TLS-RPT failure-details list is bounded by [`Limits`]; no
+//! input makes the parser panic or allocate without bound, and no length or count read from
+//! the input can overflow (the crate denies unchecked arithmetic). Entities from a DTD are
+//! never expanded.
+
+#![deny(clippy::arithmetic_side_effects)]
 
 mod arf;
+mod caps;
 mod dmarc;
 mod email;
 mod error;
@@ -44,6 +49,13 @@ pub struct Limits {
     pub max_compression_layers: usize,
     /// Members read from one zip archive.
     pub max_zip_members: usize,
+    /// Bytes kept of any one string of a report (names, ids, comments, TLS-RPT
+    /// `additional-information`, …). Longer values are cut on a character boundary and the
+    /// report gets a `field-truncated` warning.
+    pub max_field_bytes: usize,
+    /// TLS-RPT `failure-details` rows kept per policy. Further rows are dropped with a
+    /// `failure-details-dropped` warning; the policy's summary counts stay as reported.
+    pub max_failure_details: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +68,8 @@ impl Default for Limits {
             max_attachments: 64,
             max_compression_layers: 4,
             max_zip_members: 64,
+            max_field_bytes: 4096,
+            max_failure_details: 1000,
         }
     }
 }
@@ -98,9 +112,10 @@ impl Parser {
     /// was exactly one, or why the input is not a report. When some parts parse and others
     /// fail, returns `Ok` with both.
     pub fn parse(&self, input: &[u8], name: Option<&str>) -> Result<Parsed, ParseError> {
-        if input.len() as u64 > self.limits.max_input_bytes {
+        let size = u64::try_from(input.len()).unwrap_or(u64::MAX);
+        if size > self.limits.max_input_bytes {
             return Err(ParseError::InputTooLarge {
-                size: input.len() as u64,
+                size,
                 limit: self.limits.max_input_bytes,
             });
         }

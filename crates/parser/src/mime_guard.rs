@@ -82,10 +82,11 @@ pub(crate) fn check_structure(bytes: &[u8]) -> Result<(), ParseError> {
     }
     let delimiters = memchr::memmem::find_iter(bytes, b"--").take(MAX_MIME_PARTS + 1);
     let typed = std::iter::successors(find_ci(bytes, b"content-type"), |&i| {
-        find_ci(&bytes[i + 1..], b"content-type").map(|j| i + 1 + j)
+        let next = i.checked_add(1)?;
+        find_ci(bytes.get(next..)?, b"content-type").and_then(|j| next.checked_add(j))
     })
     .take(MAX_MIME_PARTS + 1);
-    if delimiters.count() + typed.count() >= MAX_MIME_PARTS {
+    if delimiters.count().saturating_add(typed.count()) >= MAX_MIME_PARTS {
         return Err(ParseError::TooManyAttachments {
             limit: MAX_MIME_PARTS,
         });
@@ -249,7 +250,10 @@ fn positions(buf: &[u8], part: &MessagePart<'_>, word: &[u8]) -> Option<Vec<usiz
         .headers
         .iter()
         .filter(|h| matches!(h.name, HeaderName::ContentType))
-        .filter_map(|h| find_ci(raw_value(buf, h), word).map(|i| h.offset_start as usize + i))
+        .filter_map(|h| {
+            let i = find_ci(raw_value(buf, h), word)?;
+            usize::try_from(h.offset_start).ok()?.checked_add(i)
+        })
         .collect();
     (!found.is_empty()).then_some(found)
 }
@@ -263,14 +267,15 @@ fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
         first.to_ascii_uppercase(),
         hay.get(from..)?,
     ) {
-        let i = from + off;
+        let i = from.checked_add(off)?;
+        let next = i.checked_add(1)?;
         if hay
-            .get(i + 1..i + needle.len())
+            .get(next..i.checked_add(needle.len())?)
             .is_some_and(|h| h.eq_ignore_ascii_case(rest))
         {
             return Some(i);
         }
-        from = i + 1;
+        from = next;
     }
     None
 }

@@ -1,5 +1,6 @@
 //! Content sniffing and bounded decompression: decides what a byte slice is and hands it
-//! to the right reader.
+//! to the right reader. Every report leaves through [`Run::emit`], which applies the
+//! field and row limits of `caps`.
 
 use std::io::{Cursor, Read};
 
@@ -9,7 +10,7 @@ use sealwatch_model::{Report, Submitter};
 
 use crate::error::ParseError;
 use crate::hints::Hints;
-use crate::{Limits, Parsed, PartFailure, arf, dmarc, email, tlsrpt};
+use crate::{Limits, Parsed, PartFailure, arf, caps, dmarc, email, tlsrpt};
 
 /// State of one top-level parse: limits and the budgets shared by all its parts.
 pub(crate) struct Run<'l> {
@@ -55,7 +56,7 @@ pub(crate) fn sniff(bytes: &[u8]) -> Sniffed {
     if bytes.len() >= 2
         && bytes[0] == 0x78
         && matches!(bytes[1], 0x01 | 0x5e | 0x9c | 0xda)
-        && (u16::from(bytes[0]) * 256 + u16::from(bytes[1])) % 31 == 0
+        && u16::from_be_bytes([bytes[0], bytes[1]]).is_multiple_of(31)
     {
         return Sniffed::Zlib;
     }
@@ -177,7 +178,7 @@ impl<'l> Run<'l> {
         }
         fn inner<'a>(place: &Place<'a>) -> Place<'a> {
             Place {
-                layer: place.layer + 1,
+                layer: place.layer.saturating_add(1),
                 ..place.clone()
             }
         }
@@ -212,7 +213,7 @@ impl<'l> Run<'l> {
             },
             Sniffed::Email => {
                 let p = Place {
-                    mime_depth: place.mime_depth + 1,
+                    mime_depth: place.mime_depth.saturating_add(1),
                     ..place.clone()
                 };
                 email::parse_email(self, bytes, &p)
@@ -258,7 +259,16 @@ impl<'l> Run<'l> {
             all.append(w);
             *w = all;
         }
+        caps::apply(&mut report, self.limits);
         self.out.reports.push(report);
+    }
+
+    /// Reports and failures recorded so far: a part that adds neither yielded nothing.
+    pub(crate) fn parts_out(&self) -> usize {
+        self.out
+            .reports
+            .len()
+            .saturating_add(self.out.failures.len())
     }
 
     fn budget_left(&self) -> u64 {
@@ -275,10 +285,15 @@ impl<'l> Run<'l> {
         size_hint: usize,
     ) -> Result<Vec<u8>, (Vec<u8>, String)> {
         let budget = self.budget_left();
-        let cap = (size_hint as u64).min(budget).min(64 << 20) as usize;
-        let mut out = Vec::with_capacity(cap);
+        let cap = u64::try_from(size_hint)
+            .unwrap_or(u64::MAX)
+            .min(budget)
+            .min(64 << 20);
+        let mut out = Vec::with_capacity(usize::try_from(cap).unwrap_or(0));
         let result = reader.take(budget.saturating_add(1)).read_to_end(&mut out);
-        self.decompressed += out.len() as u64;
+        self.decompressed = self
+            .decompressed
+            .saturating_add(u64::try_from(out.len()).unwrap_or(u64::MAX));
         match result {
             Ok(_) => Ok(out),
             Err(e) => Err((out, e.to_string())),
@@ -287,7 +302,7 @@ impl<'l> Run<'l> {
 
     fn check_budget(&self, data: &[u8]) -> Result<(), ParseError> {
         if self.decompressed > self.limits.max_decompressed_bytes
-            || data.len() as u64 > self.limits.max_decompressed_bytes
+            || u64::try_from(data.len()).unwrap_or(u64::MAX) > self.limits.max_decompressed_bytes
         {
             return Err(ParseError::DecompressedTooLarge {
                 limit: self.limits.max_decompressed_bytes,
@@ -319,13 +334,10 @@ impl<'l> Run<'l> {
     fn gunzip(&mut self, bytes: &[u8]) -> Result<(Vec<u8>, Option<String>), ParseError> {
         // ISIZE (last four bytes) is the uncompressed size modulo 2^32: a capacity hint.
         let hint = bytes
-            .len()
-            .checked_sub(4)
-            .map(|i| {
-                u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize
-            })
+            .last_chunk::<4>()
+            .and_then(|tail| usize::try_from(u32::from_le_bytes(*tail)).ok())
             .unwrap_or(0)
-            .max(bytes.len() * 4);
+            .max(bytes.len().saturating_mul(4));
         match self.read_bounded(MultiGzDecoder::new(bytes), hint) {
             Ok(data) => {
                 self.check_budget(&data)?;
@@ -383,7 +395,7 @@ impl<'l> Run<'l> {
                 limit: self.limits.max_zip_members,
             });
         }
-        let before = self.out.reports.len() + self.out.failures.len();
+        let before = self.parts_out();
         let mut found = 0usize;
         let mut first_error = None;
         let mut not_a_report = None;
@@ -410,7 +422,7 @@ impl<'l> Run<'l> {
                     limit: self.limits.max_decompressed_bytes,
                 });
             }
-            let hint = file.size() as usize;
+            let hint = usize::try_from(file.size()).unwrap_or(0);
             let data = match self.read_bounded(&mut file, hint) {
                 Ok(d) => d,
                 Err((_, detail)) => {
@@ -420,12 +432,12 @@ impl<'l> Run<'l> {
                     };
                     self.check_budget(&[])?;
                     self.fail(&member_place(place, &name), err);
-                    found += 1;
+                    found = found.saturating_add(1);
                     continue;
                 }
             };
             self.check_budget(&data)?;
-            found += 1;
+            found = found.saturating_add(1);
             let p = member_place(place, &name);
             if let Err(e) = self.payload(&data, &p) {
                 self.member_failed(&p, e, &mut not_a_report);
@@ -460,7 +472,7 @@ impl<'l> Run<'l> {
         not_a_report: Option<ParseError>,
     ) -> Result<(), ParseError> {
         match not_a_report {
-            Some(e) if self.out.reports.len() + self.out.failures.len() == before => Err(e),
+            Some(e) if self.parts_out() == before => Err(e),
             _ => Ok(()),
         }
     }
@@ -473,7 +485,7 @@ impl<'l> Run<'l> {
         place: &Place<'_>,
         why: &str,
     ) -> Result<(), ParseError> {
-        let before = self.out.reports.len() + self.out.failures.len();
+        let before = self.parts_out();
         let mut cursor = Cursor::new(bytes);
         let mut found = 0usize;
         let mut not_a_report = None;
@@ -496,7 +508,7 @@ impl<'l> Run<'l> {
                 Err((d, _)) => d,
             };
             self.check_budget(&data)?;
-            found += 1;
+            found = found.saturating_add(1);
             let mut p = member_place(place, &name);
             p.warnings.push(format!(
                 "zip central directory unreadable ({why}); read member by member"
@@ -526,7 +538,7 @@ fn salvageable(data: &[u8]) -> bool {
 
 fn member_place<'a>(place: &Place<'a>, name: &str) -> Place<'a> {
     Place {
-        layer: place.layer + 1,
+        layer: place.layer.saturating_add(1),
         label: format!("{}/{}", place.label, name),
         name: Some(std::borrow::Cow::Owned(name.to_owned())),
         ..place.clone()
@@ -547,18 +559,19 @@ fn gzip_body(b: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let flags = b[3];
-    let mut i = 10;
+    let mut i: usize = 10;
     if flags & 0x04 != 0 {
-        let xlen = usize::from(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?]));
-        i += 2 + xlen;
+        let xlen = usize::from(u16::from_le_bytes([*b.get(10)?, *b.get(11)?]));
+        i = i.checked_add(2)?.checked_add(xlen)?;
     }
     for bit in [0x08u8, 0x10] {
         if flags & bit != 0 {
-            i += memchr::memchr(0, b.get(i..)?)? + 1;
+            let nul = memchr::memchr(0, b.get(i..)?)?;
+            i = i.checked_add(nul)?.checked_add(1)?;
         }
     }
     if flags & 0x02 != 0 {
-        i += 2;
+        i = i.checked_add(2)?;
     }
     b.get(i..)
 }

@@ -41,7 +41,7 @@ pub(crate) fn decode_document(bytes: &[u8]) -> (Cow<'_, str>, Decoded) {
     let text = body
         .iter()
         .map(|&b| match b {
-            0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
+            0x80..=0x9F => CP1252_HIGH[usize::from(b.saturating_sub(0x80))],
             _ => char::from(b),
         })
         .collect();
@@ -138,7 +138,7 @@ fn decode_entity(s: &str) -> (Option<char>, usize) {
         }
     };
     match c {
-        Some(c) => (Some(c), end + 1),
+        Some(c) => (Some(c), end.saturating_add(1)),
         None => (None, 1),
     }
 }

@@ -137,9 +137,10 @@ pub(crate) fn parse_tls_report(bytes: &[u8], hints: &Hints<'_>) -> Result<TlsRep
     };
     let mut policies = Vec::with_capacity(policy_values.len());
     for (i, pv) in policy_values.into_iter().enumerate() {
-        match policy(pv, i + 1, fallback_domain, &mut w) {
+        let n = i.saturating_add(1);
+        match policy(pv, n, fallback_domain, &mut w) {
             Some(p) => policies.push(p),
-            None => w.push(format!("policy {} dropped: not an object", i + 1)),
+            None => w.push(format!("policy {n} dropped: not an object")),
         }
     }
     if policies.is_empty() && !w.is_empty() {

@@ -11,14 +11,28 @@ use crate::config::Config;
 
 /// The admin API settings from the configuration.
 pub fn api_config(config: &Config) -> sealwatch_api::ApiConfig {
+    let defaults = sealwatch_api::ApiConfig::default();
     sealwatch_api::ApiConfig {
         max_body_bytes: config.api.max_body_bytes,
         request_timeout: Duration::from_secs(config.api.request_timeout_secs.max(1)),
         auth_failures_per_minute: config.api.auth_failures_per_minute,
+        auth_revision_check: defaults.auth_revision_check,
+        trusted_proxies: config.api.trusted_proxies.clone(),
+        password_env_prefix: config.poller.password_env_prefix.clone(),
+        metrics_refresh: Duration::from_secs(config.api.metrics_refresh_secs),
         dmarc_rua: config.reporting.dmarc_rua.clone(),
         tlsrpt_rua: config.reporting.tlsrpt_rua.clone(),
         tlsrpt_https_base: config.reporting.tlsrpt_https_base.clone(),
-        ..sealwatch_api::ApiConfig::default()
+        // Domain verification asks the same resolvers as the health check.
+        dns_servers: config.health.name_servers.clone(),
+        dns_timeout: Duration::from_secs_f64(config.health.dns_timeout_secs.clamp(0.1, 30.0)),
+        workers: defaults.workers,
+        intake: sealwatch_api::IntakeConfig {
+            per_address_per_minute: config.api.intake_per_address_per_minute,
+            per_domain_per_hour: config.api.intake_per_domain_per_hour,
+            route_refresh: Duration::from_secs(config.api.intake_route_refresh_secs),
+            ..defaults.intake
+        },
     }
 }
 

@@ -347,7 +347,10 @@ pub async fn analyze_all(
     today: NaiveDate,
 ) -> anyhow::Result<RunTotals> {
     let targets = store.analysis_targets(None).await?;
-    let rdns = config.health.reverse_dns(&config.analysis)?.map(Arc::new);
+    let rdns = config
+        .health
+        .reverse_dns(&config.analysis, &config.outbound)?
+        .map(Arc::new);
     let (totals, outcomes) = analyze_many(store, config, rdns, targets, day_number(today)).await;
     for o in outcomes {
         o.result
@@ -375,7 +378,10 @@ pub async fn analyze(
         anyhow::bail!("no tenant owns a domain named {d:?}");
     }
     let started = std::time::Instant::now();
-    let rdns = config.health.reverse_dns(&config.analysis)?.map(Arc::new);
+    let rdns = config
+        .health
+        .reverse_dns(&config.analysis, &config.outbound)?
+        .map(Arc::new);
     let (totals, outcomes) = analyze_many(store, config, rdns, targets, today).await;
     let mut failed = 0usize;
     for o in &outcomes {

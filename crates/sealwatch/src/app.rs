@@ -292,7 +292,9 @@ async fn tenant(config: &Config, cmd: TenantCommand) -> anyhow::Result<ExitCode>
 async fn mailbox(config: &Config, cmd: MailboxCommand) -> anyhow::Result<ExitCode> {
     let store = open(config).await?;
     match cmd {
-        MailboxCommand::Add(args) => add_mailbox(&store, args).await?,
+        MailboxCommand::Add(args) => {
+            add_mailbox(&store, args, &config.poller.password_env_prefix).await?
+        }
         MailboxCommand::List { json } => {
             for m in store.list_mailboxes().await? {
                 let status = m
@@ -332,7 +334,13 @@ async fn mailbox(config: &Config, cmd: MailboxCommand) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-async fn add_mailbox(store: &Store, args: MailboxAddArgs) -> anyhow::Result<()> {
+async fn add_mailbox(
+    store: &Store,
+    args: MailboxAddArgs,
+    password_env_prefix: &str,
+) -> anyhow::Result<()> {
+    sealwatch_ingest::imap::check_password_env(&args.password_env, password_env_prefix)
+        .map_err(|e| anyhow::anyhow!("--password-env {:?}: {e}", args.password_env))?;
     let tls = args
         .tls
         .parse()

@@ -1,6 +1,7 @@
 //! `sealwatch check DOMAIN`: the domain health check from the command line.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -14,10 +15,13 @@ const WIDTH: usize = 100;
 /// Indentation of the detail lines under a finding.
 const INDENT: usize = 21;
 
-pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+/// `config_file` is `--config`: only its `[outbound]` section (or
+/// `SEALWATCH_OUTBOUND__ALLOW_PRIVATE_ADDRESSES`) matters here.
+pub fn run(args: &CheckArgs, config_file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let domain = DomainName::parse(&args.domain)
         .with_context(|| format!("{:?} is not a domain name", args.domain))?;
-    let config = crate::health_job::check_config(&args.checker, &[])?;
+    let outbound = crate::config::Config::load(config_file)?.outbound.policy();
+    let config = crate::health_job::check_config(&args.checker, &[], outbound)?;
     let checker = HealthChecker::new(config).context("setting up the health check")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -381,6 +381,17 @@ pub struct LimitArgs {
     /// Most attachments in one email.
     #[arg(long, env = "SEALWATCH_PARSER_MAX_ATTACHMENTS", default_value_t = 64)]
     pub max_attachments: usize,
+    /// Longest string kept from a report, in bytes (longer ones are cut, with a warning).
+    #[arg(long, env = "SEALWATCH_PARSER_MAX_FIELD_BYTES", default_value_t = 4096)]
+    pub max_field_bytes: usize,
+    /// Most TLS-RPT failure-details rows kept per policy (the rest are dropped, with a
+    /// warning; the policy's session totals stay as reported).
+    #[arg(
+        long,
+        env = "SEALWATCH_PARSER_MAX_FAILURE_DETAILS",
+        default_value_t = 1000
+    )]
+    pub max_failure_details: usize,
 }
 
 impl LimitArgs {
@@ -391,6 +402,8 @@ impl LimitArgs {
             max_records: self.max_records,
             max_mime_depth: self.max_mime_depth,
             max_attachments: self.max_attachments,
+            max_field_bytes: self.max_field_bytes,
+            max_failure_details: self.max_failure_details,
             ..sealwatch_parser::Limits::default()
         }
     }
@@ -456,8 +469,9 @@ pub struct BenchPollArgs {
     /// Plain IMAP port of a loopback server that accepts any user with one password.
     #[arg(long, default_value_t = 1143)]
     pub imap_port: u16,
-    /// Environment variable holding that password.
-    #[arg(long, default_value = "SEALWATCH_TEST_IMAP_PASSWORD")]
+    /// Environment variable holding that password (it must carry the mailbox password
+    /// prefix, `poller.password_env_prefix`).
+    #[arg(long, default_value = "SEALWATCH_MAILBOX_TEST_IMAP_PASSWORD")]
     pub password_env: String,
     /// Databases to measure: sqlite, postgres (repeatable).
     #[arg(long = "engine", default_values_t = ["sqlite".to_owned(), "postgres".to_owned()])]
@@ -499,8 +513,9 @@ pub struct BenchScaleArgs {
     pub imap_host: String,
     #[arg(long, default_value_t = 1143)]
     pub imap_port: u16,
-    /// Environment variable holding the IMAP password (any user, one password).
-    #[arg(long, default_value = "SEALWATCH_TEST_IMAP_PASSWORD")]
+    /// Environment variable holding the IMAP password (any user, one password; it must
+    /// carry the mailbox password prefix, `poller.password_env_prefix`).
+    #[arg(long, default_value = "SEALWATCH_MAILBOX_TEST_IMAP_PASSWORD")]
     pub password_env: String,
     #[arg(long, default_value = "127.0.0.1")]
     pub smtp_host: String,

@@ -23,6 +23,23 @@ pub struct Config {
     pub jobs: JobSettings,
     pub retention: RetentionSettings,
     pub health: HealthSettings,
+    pub outbound: OutboundSettings,
+}
+
+/// Connections the service opens on a tenant's or a stranger's behalf (the MTA-STS policy
+/// fetch of the health check, reverse DNS of report addresses).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Also connect to (and look up) private, loopback, link-local and other special-purpose
+    /// addresses (RFC 6890). Off in production; on for test servers on loopback.
+    pub allow_private_addresses: bool,
+}
+
+impl OutboundSettings {
+    pub fn policy(&self) -> sealwatch_health::OutboundPolicy {
+        sealwatch_health::OutboundPolicy::allow_private(self.allow_private_addresses)
+    }
 }
 
 /// How the weekly (and on-demand) domain health check looks things up.
@@ -50,6 +67,7 @@ impl HealthSettings {
     pub fn reverse_dns(
         &self,
         analysis: &AnalysisSettings,
+        outbound: &OutboundSettings,
     ) -> anyhow::Result<Option<sealwatch_health::ReverseDns>> {
         if !analysis.reverse_dns {
             return Ok(None);
@@ -59,7 +77,8 @@ impl HealthSettings {
                 self.name_servers.clone(),
                 std::time::Duration::from_secs_f64(self.dns_timeout_secs.clamp(0.1, 30.0)),
             )
-            .context("setting up reverse DNS for the analysis")?,
+            .context("setting up reverse DNS for the analysis")?
+            .outbound(outbound.policy()),
         ))
     }
 
@@ -125,8 +144,24 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Seconds a request may take before it is answered with 503.
     pub request_timeout_secs: u64,
-    /// Failed authentications allowed per client address per minute before 429.
+    /// Failed authentications allowed per client address and per token prefix per minute;
+    /// further failures are answered 429 (a valid token is always accepted).
     pub auth_failures_per_minute: u32,
+    /// Load balancers and reverse proxies (addresses or CIDR networks) whose
+    /// `X-Forwarded-For` / `Forwarded` headers name the client; empty: the TCP peer is the
+    /// client.
+    pub trusted_proxies: Vec<sealwatch_api::TrustedProxy>,
+    /// Seconds `/metrics` serves the database gauges before reading them again.
+    pub metrics_refresh_secs: u64,
+    /// TLS reports accepted over HTTPS per client address per minute (burst of as many);
+    /// further posts are answered 429 with `Retry-After`.
+    pub intake_per_address_per_minute: u32,
+    /// TLS reports accepted over HTTPS per claimed domain per hour (burst of as many),
+    /// whether the domain is verified, unverified or unknown.
+    pub intake_per_domain_per_hour: u32,
+    /// Seconds the TLS-RPT intake routes from its in-memory table before reading it again
+    /// (changes made through the same process apply at once).
+    pub intake_route_refresh_secs: u64,
 }
 
 /// Where subscribers send their reports: the addresses onboarding tells them to publish.
@@ -202,6 +237,9 @@ pub struct PollerSettings {
     /// Seconds a poller holds a mailbox's lease; a poller that dies frees its mailboxes
     /// after this. Keep it above the longest poll.
     pub lease_secs: u64,
+    /// Mailbox passwords are read only from environment variables with this prefix (a
+    /// mailbox naming any other variable is refused when added and not read when polled).
+    pub password_env_prefix: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,11 +268,16 @@ pub struct ParserSettings {
     pub max_records: usize,
     pub max_mime_depth: usize,
     pub max_attachments: usize,
+    /// Bytes kept of any one string of a report; longer values are cut with a warning.
+    pub max_field_bytes: usize,
+    /// TLS-RPT failure-details rows kept per policy; the rest are dropped with a warning.
+    pub max_failure_details: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         let limits = sealwatch_parser::Limits::default();
+        let intake = sealwatch_api::IntakeConfig::default();
         Config {
             database: DatabaseConfig {
                 url: "sqlite://sealwatch.db".to_owned(),
@@ -249,6 +292,7 @@ impl Default for Config {
                 backoff_ms: 1000,
                 ca_file: None,
                 lease_secs: 900,
+                password_env_prefix: sealwatch_ingest::imap::DEFAULT_PASSWORD_ENV_PREFIX.to_owned(),
             },
             analysis: AnalysisSettings {
                 window_days: 7,
@@ -263,6 +307,11 @@ impl Default for Config {
                 max_body_bytes: 10 << 20,
                 request_timeout_secs: 30,
                 auth_failures_per_minute: 20,
+                trusted_proxies: Vec::new(),
+                metrics_refresh_secs: 15,
+                intake_per_address_per_minute: intake.per_address_per_minute,
+                intake_per_domain_per_hour: intake.per_domain_per_hour,
+                intake_route_refresh_secs: intake.route_refresh.as_secs(),
             },
             reporting: ReportingSettings {
                 dmarc_rua: "dmarc@reports.sealwatch.invalid".to_owned(),
@@ -284,6 +333,9 @@ impl Default for Config {
                 domain_blocklists: Vec::new(),
                 ca_file: None,
                 mta_sts_addr: None,
+            },
+            outbound: OutboundSettings {
+                allow_private_addresses: false,
             },
             retention: RetentionSettings {
                 raw_days: 90,
@@ -312,6 +364,8 @@ impl Default for Config {
                 max_records: limits.max_records,
                 max_mime_depth: limits.max_mime_depth,
                 max_attachments: limits.max_attachments,
+                max_field_bytes: limits.max_field_bytes,
+                max_failure_details: limits.max_failure_details,
             },
         }
     }
@@ -357,6 +411,8 @@ impl Config {
             max_records: self.parser.max_records,
             max_mime_depth: self.parser.max_mime_depth,
             max_attachments: self.parser.max_attachments,
+            max_field_bytes: self.parser.max_field_bytes,
+            max_failure_details: self.parser.max_failure_details,
             ..sealwatch_parser::Limits::default()
         }
     }
@@ -368,22 +424,71 @@ impl Config {
             timeout: std::time::Duration::from_secs(self.poller.timeout_secs.max(1)),
             retries: self.poller.retries,
             backoff: std::time::Duration::from_millis(self.poller.backoff_ms),
+            password_env_prefix: self.poller.password_env_prefix.clone(),
         }
     }
 }
 
-/// A database URL safe to print: any password is replaced.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// Query parameters whose value is a secret when their name contains one of these.
+const SECRET_PARAMS: [&str; 6] = ["password", "passwd", "pwd", "secret", "token", "key"];
+
+fn secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.contains(s))
+}
+
+/// A database URL safe to print: the password of the userinfo (everything up to the last
+/// `@` of the authority) and the values of query parameters named like secrets
+/// (`password`, `sslpassword`, `secret`, `token`, `key`, …) are replaced with `***`.
+pub fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return redact_by_hand(raw);
     };
-    let Some((auth, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    if url.password().is_some() && url.set_password(Some("***")).is_err() {
+        return redact_by_hand(raw);
     }
+    if url.query_pairs().any(|(k, _)| secret_param(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret_param(&k) {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+/// For what the URL parser refuses (a password with `#` or `/` in it, …): everything
+/// between `://` and the last `@` but the user name is dropped (too much rather than too
+/// little), then secret query values.
+fn redact_by_hand(raw: &str) -> String {
+    let userinfo_redacted = match raw.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => raw.to_owned(),
+        },
+        None => raw.to_owned(),
+    };
+    let Some((base, query)) = userinfo_redacted.split_once('?') else {
+        return userinfo_redacted;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if secret_param(k) => format!("{k}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 #[cfg(test)]
@@ -398,6 +503,45 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact_url("sqlite://sealwatch.db"), "sqlite://sealwatch.db");
+        assert_eq!(
+            redact_url("sqlite:///var/lib/sealwatch/sealwatch.db?mode=rwc"),
+            "sqlite:///var/lib/sealwatch/sealwatch.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn the_userinfo_ends_at_the_last_at_sign() {
+        let r = redact_url("postgres://app:p@ss@db/x");
+        assert_eq!(r, "postgres://app:***@db/x");
+        assert!(!r.contains("ss@"), "{r}");
+        let r = redact_url("postgres://app:a@b@c@db.internal:5432/x?sslmode=require");
+        assert_eq!(r, "postgres://app:***@db.internal:5432/x?sslmode=require");
+    }
+
+    #[test]
+    fn secret_query_parameters_are_redacted() {
+        let r = redact_url("postgres://app@db/x?password=hunter2&sslmode=require");
+        assert_eq!(r, "postgres://app@db/x?password=***&sslmode=require");
+        let r = redact_url(
+            "postgres://db/x?user=app&PassWord=s1&sslpassword=s2&pwd=s3&passwd=s4&api_key=s5&client_secret=s6&token=s7",
+        );
+        for leaked in ["s1", "s2", "s3", "s4", "s5", "s6", "s7"] {
+            assert!(!r.contains(leaked), "{leaked} in {r}");
+        }
+        assert!(r.contains("user=app"), "{r}");
+    }
+
+    #[test]
+    fn urls_the_parser_refuses_are_still_redacted() {
+        // `#` ends the authority for a URL parser: not a URL it accepts.
+        let r = redact_url("postgres://app:p#ss@db/x?password=s3");
+        assert!(
+            !r.contains("p#ss") && !r.contains("ss@") && !r.contains("s3"),
+            "{r}"
+        );
+        assert!(r.starts_with("postgres://app:***@db/x"), "{r}");
+        let r = redact_url("sealwatch.db?key=abc");
+        assert_eq!(r, "sealwatch.db?key=***");
     }
 }
 

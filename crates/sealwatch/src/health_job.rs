@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sealwatch_health::record::mtasts::StsMode;
 use sealwatch_health::{
     Change, CheckConfig, CheckId, Finding, Grade, HealthChecker, HealthReport, MtaStsState,
-    StsPolicyHealth, diff,
+    OutboundPolicy, StsPolicyHealth, diff,
 };
 use sealwatch_model::DomainName;
 use sealwatch_store::{HealthAnomaly, HealthAnomalyAction, HealthRun, Store};
@@ -36,15 +36,18 @@ pub fn sts_fingerprint(domain: &str) -> String {
     format!("health:mta-sts:{domain}")
 }
 
-/// The checker settings for `flags`; `default_our_rua` applies when no `--our-rua` is given.
+/// The checker settings for `flags`; `default_our_rua` applies when no `--our-rua` is given;
+/// `outbound` says which addresses the policy fetch may connect to (`[outbound]`).
 pub fn check_config(
     flags: &CheckerArgs,
     default_our_rua: &[String],
+    outbound: OutboundPolicy,
 ) -> anyhow::Result<CheckConfig> {
     let mut config = CheckConfig {
         name_servers: flags.nameservers.clone(),
         dns_timeout: Duration::from_secs_f64(flags.dns_timeout.max(0.1)),
         mta_sts_connect: flags.mta_sts_addr,
+        outbound,
         our_rua: if flags.our_rua.is_empty() {
             default_our_rua.to_vec()
         } else {
@@ -78,7 +81,8 @@ pub fn checker_from_config(config: &Config, flags: &CheckerArgs) -> anyhow::Resu
         config.reporting.dmarc_rua.clone(),
         config.reporting.tlsrpt_rua.clone(),
     ];
-    HealthChecker::new(check_config(flags, &ours)?).context("setting up the health check")
+    HealthChecker::new(check_config(flags, &ours, config.outbound.policy())?)
+        .context("setting up the health check")
 }
 
 /// The previous stored run a new one is compared with.
@@ -735,17 +739,28 @@ mod tests {
 
     #[test]
     fn default_flags_take_our_addresses_from_the_configuration() {
-        let c =
-            check_config(&CheckerArgs::default(), &["dmarc@r.test".to_owned()]).expect("config");
+        let c = check_config(
+            &CheckerArgs::default(),
+            &["dmarc@r.test".to_owned()],
+            OutboundPolicy::PublicOnly,
+        )
+        .expect("config");
         assert_eq!(c.our_rua, vec!["dmarc@r.test".to_owned()]);
         assert!(!c.dnsbl_zones.is_empty());
+        assert_eq!(c.outbound, OutboundPolicy::PublicOnly);
         let flags = CheckerArgs {
             our_rua: vec!["mailto:x@y.test".to_owned()],
             no_blocklists: true,
             ..CheckerArgs::default()
         };
-        let c = check_config(&flags, &["dmarc@r.test".to_owned()]).expect("config");
+        let c = check_config(
+            &flags,
+            &["dmarc@r.test".to_owned()],
+            OutboundPolicy::AllowPrivate,
+        )
+        .expect("config");
         assert_eq!(c.our_rua, vec!["mailto:x@y.test".to_owned()]);
+        assert_eq!(c.outbound, OutboundPolicy::AllowPrivate);
         assert!(c.dnsbl_zones.is_empty() && c.domain_blocklists.is_empty());
     }
 }

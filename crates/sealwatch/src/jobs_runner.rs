@@ -77,7 +77,10 @@ impl SealwatchRunner {
         if let Err(e) = &checker {
             warn!(error = %e, "the health checker is not usable; weekly checks will fail until it is");
         }
-        let rdns = config.health.reverse_dns(&config.analysis)?.map(Arc::new);
+        let rdns = config
+            .health
+            .reverse_dns(&config.analysis, &config.outbound)?
+            .map(Arc::new);
         Ok(SealwatchRunner {
             rdns,
             store,
@@ -478,6 +481,10 @@ impl Runner for SealwatchRunner {
             },
         );
         result
+    }
+
+    fn job_panicked(&self, job: &Job, _message: &str) {
+        self.metrics.job(job.name(), "panic");
     }
 
     async fn plan(&self, now: DateTime<Utc>) -> Result<Vec<Planned>, JobError> {

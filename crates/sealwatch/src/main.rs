@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         cli::Command::BenchScale(args) => bench_scale::run(&args),
         cli::Command::BenchAnalyze(args) => bench_analyze::run(&args),
         cli::Command::Simulate(args) => simulate_cmd::run(&args),
-        cli::Command::Check(args) => check_cmd::run(&args),
+        cli::Command::Check(args) => check_cmd::run(&args, cli.config.as_deref()),
         command => app::run(cli.config.as_deref(), command),
     };
     if std::env::var_os("SEALWATCH_PRINT_PEAK_RSS").is_some()

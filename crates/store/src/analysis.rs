@@ -179,7 +179,8 @@ type PackedRecord = (
     Option<String>,
 );
 
-/// The records of one report summed by (source IP, header_from), in that order.
+/// The records of one report summed by (source IP, header_from), in that order. Counts are
+/// the sender's: sums saturate at `i64::MAX` rather than wrap.
 fn group_sources(
     begin: i64,
     end: i64,
@@ -751,8 +752,8 @@ async fn update(
             "anomaly {id} of domain {domain_id}"
         )));
     }
-    let occurrences = a.occurrences + 1;
-    let reopened = a.reopened + i32::from(reopen);
+    let occurrences = a.occurrences.saturating_add(1);
+    let reopened = a.reopened.saturating_add(i32::from(reopen));
     let window_start = std::cmp::min(a.window_start, r.window_start);
     let mut am: anomaly::ActiveModel = a.into();
     if reopen {
@@ -795,5 +796,44 @@ fn stored(a: anomaly::Model, domain: String) -> StoredAnomaly {
         explanation: serde_json::from_str(&a.explanation).unwrap_or(serde_json::Value::Null),
         occurrences: a.occurrences,
         assignee: a.assignee,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(ip: &str, count: i64, dkim: &str) -> PackedRecord {
+        (
+            Some(ip.to_owned()),
+            Some("example.com".to_owned()),
+            Some(count),
+            Some(dkim.to_owned()),
+            Some("fail".to_owned()),
+            Some("none".to_owned()),
+        )
+    }
+
+    /// Two forged records with counts near the top must not wrap to a small (or negative)
+    /// number of messages.
+    #[test]
+    fn source_sums_saturate_instead_of_wrapping() {
+        let near = i64::MAX - 5;
+        let rows = group_sources(
+            0,
+            86_400,
+            "Forger",
+            vec![
+                record("192.0.2.1", near, "pass"),
+                record("192.0.2.1", near, "pass"),
+                record("192.0.2.2", 3, "fail"),
+            ],
+        );
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].messages, i64::MAX);
+        assert_eq!(rows[0].dkim_aligned, i64::MAX);
+        assert_eq!(rows[0].disposition_none, i64::MAX);
+        assert_eq!(rows[1].messages, 3);
+        assert_eq!(rows[1].dkim_aligned, 0);
     }
 }

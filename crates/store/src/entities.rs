@@ -27,6 +27,8 @@ pub mod tenant {
         pub timezone: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// Domain-ownership token (`_sealwatch.<domain> TXT`), made on first use.
+        pub verification_token: Option<String>,
     }
     no_relations!();
 }
@@ -413,6 +415,20 @@ pub mod api_token {
         pub created_at: DateTimeUtc,
         pub last_used_at: Option<DateTimeUtc>,
         pub revoked_at: Option<DateTimeUtc>,
+    }
+    no_relations!();
+}
+
+/// One row (`id` = 1): bumped on every token revocation and tenant deactivation.
+pub mod auth_revision {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "auth_revision")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub revision: i64,
+        pub updated_at: DateTimeUtc,
     }
     no_relations!();
 }

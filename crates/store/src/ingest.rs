@@ -205,6 +205,13 @@ impl Store {
             .exec(&txn)
             .await?;
         let outcome = outcome_of(&items);
+        let source: Option<String> = raw_message::Entity::find_by_id(raw_message_id)
+            .select_only()
+            .column(raw_message::Column::Source)
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        let precedence = Precedence::of_source(source.as_deref());
         let mut out = WriteOutcome {
             messages: 1,
             ..WriteOutcome::default()
@@ -216,6 +223,7 @@ impl Store {
                 Item::Report(r) => {
                     let p = PendingReport {
                         raw_id: raw_message_id,
+                        precedence,
                         item: *r,
                     };
                     match p.item.report {
@@ -363,7 +371,64 @@ async fn insert_new<A: ActiveModelTrait + Clone>(
 /// A report waiting for its row, with where it came from.
 struct PendingReport {
     raw_id: i64,
+    precedence: Precedence,
     item: ReportItem,
+}
+
+/// Which of two conflicting copies of a report is counted (same dedupe key, different
+/// content). The dedupe key is built from fields the sender writes, so a stranger who posts
+/// a forged copy first must not displace the genuine one: a copy that reached a
+/// subscriber's mailbox (or an operator's import) counts over one anybody could post over
+/// HTTPS. Between copies of equal precedence the first one stored stays counted. The other
+/// copy is kept, quarantined as `conflicting-duplicate` with a detail naming the counted one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Precedence {
+    /// Posted over HTTPS (RFC 8460 intake): unauthenticated by design.
+    Posted,
+    /// From a subscriber's mailbox or an operator's import, or a stored copy whose raw
+    /// message was purged (it stays counted).
+    Delivered,
+}
+
+impl Precedence {
+    /// The precedence of a copy by the `raw_messages.source` of its message.
+    fn of_source(source: Option<&str>) -> Self {
+        match source {
+            Some("http") => Precedence::Posted,
+            _ => Precedence::Delivered,
+        }
+    }
+
+    fn of(source: &MessageSource) -> Self {
+        match source {
+            MessageSource::Http { .. } => Precedence::Posted,
+            MessageSource::Imap { .. } | MessageSource::File { .. } => Precedence::Delivered,
+        }
+    }
+
+    /// How a copy of this precedence is named in a quarantine detail.
+    fn channel(self) -> &'static str {
+        match self {
+            Precedence::Posted => "posted over HTTPS",
+            Precedence::Delivered => "from a report mailbox or an import",
+        }
+    }
+}
+
+/// A stored copy of a report, as the write path needs it to settle a conflict.
+#[derive(Debug, Clone)]
+struct StoredCopy {
+    /// `None` for a copy that is about to be inserted (it displaces another).
+    report_id: Option<i64>,
+    raw_id: Option<i64>,
+    content_hash: String,
+    precedence: Precedence,
+}
+
+/// A pending report that displaces a stored conflicting copy of lower precedence.
+struct Displacing {
+    stored: StoredCopy,
+    pending: PendingReport,
 }
 
 async fn write_batch(txn: &DatabaseTransaction, messages: Vec<NewMessage>) -> Result<WriteOutcome> {
@@ -462,10 +527,15 @@ async fn write_batch(txn: &DatabaseTransaction, messages: Vec<NewMessage>) -> Re
             out.duplicates += msg.items.len() as u64;
             continue;
         }
+        let precedence = Precedence::of(&msg.source);
         for item in msg.items {
             match item {
                 Item::Report(r) => {
-                    let p = PendingReport { raw_id, item: *r };
+                    let p = PendingReport {
+                        raw_id,
+                        precedence,
+                        item: *r,
+                    };
                     match p.item.report {
                         Report::DmarcAggregate(_) => pending_agg.push(p),
                         Report::TlsRpt(_) => pending_tls.push(p),
@@ -536,49 +606,95 @@ fn quarantine_row(
     }
 }
 
-/// Sorts reports whose key was not inserted into duplicates and conflicting copies.
-/// `claimed` holds keys inserted by this batch with their content hashes; keys first seen
-/// before this batch are looked up through `stored_hashes`.
+/// The quarantine reason of a copy that conflicts with the counted one.
+const CONFLICT: &str = "conflicting-duplicate";
+
+/// How a counted copy is named in a quarantine detail.
+fn describe(copy: &StoredCopy) -> String {
+    let what = match (copy.report_id, copy.raw_id) {
+        (Some(report), Some(raw)) => format!("report {report}, raw message {raw}"),
+        (Some(report), None) => format!("report {report}"),
+        (None, Some(raw)) => format!("raw message {raw}"),
+        (None, None) => "an earlier copy".to_owned(),
+    };
+    format!("{what}, {}", copy.precedence.channel())
+}
+
+/// Sorts reports whose key was not inserted into duplicates, conflicting copies that stay
+/// uncounted (quarantined), and conflicting copies that displace a stored copy of lower
+/// precedence (returned). `claimed` holds the copies this batch inserted; copies stored
+/// before the batch come from `stored`. `unstored` must be in precedence order (highest
+/// first), so that of several copies displacing one stored copy the first one wins.
 fn settle_unstored(
     unstored: Vec<PendingReport>,
-    claimed: &HashMap<String, String>,
-    stored_hashes: &HashMap<String, String>,
+    claimed: &HashMap<String, StoredCopy>,
+    stored: &HashMap<String, StoredCopy>,
     now: DateTime<Utc>,
     out: &mut WriteOutcome,
     quarantine_rows: &mut Vec<quarantine::ActiveModel>,
-) {
+) -> Vec<Displacing> {
+    let mut displacing: Vec<Displacing> = Vec::new();
+    // key -> index into `displacing`: the copy that will be counted for that key
+    let mut winner: HashMap<String, usize> = HashMap::new();
     for p in unstored {
-        let known = claimed
-            .get(&p.item.dedupe_key)
-            .or_else(|| stored_hashes.get(&p.item.dedupe_key));
-        if known == Some(&p.item.content_hash) {
-            out.duplicates += 1;
-        } else {
-            let detail = format!(
-                "a report with the same reporter, id, policy domain and date range but different content is already stored (key {})",
-                p.item.dedupe_key
-            );
-            *out.quarantined
-                .entry("conflicting-duplicate".to_owned())
-                .or_default() += 1;
+        let key = p.item.dedupe_key.clone();
+        let counted = match winner.get(&key) {
+            Some(&i) => Some(StoredCopy {
+                report_id: None,
+                raw_id: Some(displacing[i].pending.raw_id),
+                content_hash: displacing[i].pending.item.content_hash.clone(),
+                precedence: displacing[i].pending.precedence,
+            }),
+            None => claimed.get(&key).or_else(|| stored.get(&key)).cloned(),
+        };
+        let Some(counted) = counted else {
+            // Not inserted and not found: cannot happen inside one transaction; keep the
+            // copy for review rather than count it twice or lose it.
+            *out.quarantined.entry(CONFLICT.to_owned()).or_default() += 1;
             quarantine_rows.push(quarantine_row(
                 p.raw_id,
                 Some(p.item.tenant_id),
-                "conflicting-duplicate".to_owned(),
+                CONFLICT.to_owned(),
+                format!("the report key {key} could not be stored; this copy is kept for review"),
+                None,
+                now,
+            ));
+            continue;
+        };
+        if counted.content_hash == p.item.content_hash {
+            out.duplicates += 1;
+        } else if p.precedence > counted.precedence && !winner.contains_key(&key) {
+            winner.insert(key, displacing.len());
+            displacing.push(Displacing {
+                stored: counted,
+                pending: p,
+            });
+        } else {
+            let detail = format!(
+                "another copy of this report (same reporter, report id, policy domain and date range: key {key}) with different content is counted: {}. This copy, {}, is kept here and not counted",
+                describe(&counted),
+                p.precedence.channel()
+            );
+            *out.quarantined.entry(CONFLICT.to_owned()).or_default() += 1;
+            quarantine_rows.push(quarantine_row(
+                p.raw_id,
+                Some(p.item.tenant_id),
+                CONFLICT.to_owned(),
                 detail,
                 None,
                 now,
             ));
         }
     }
+    displacing
 }
 
-/// Reports whose row this batch inserted (with the new id), the rest, and the content
-/// hash of every key this batch inserted.
+/// Reports whose row this batch inserted (with the new id), the rest, and the copy each
+/// key this batch inserted now counts.
 type Claimed = (
     Vec<(i64, PendingReport)>,
     Vec<PendingReport>,
-    HashMap<String, String>,
+    HashMap<String, StoredCopy>,
 );
 
 /// Splits pending reports into those whose row was inserted (first claim of each key)
@@ -586,11 +702,19 @@ type Claimed = (
 fn claim(pending: Vec<PendingReport>, inserted: &HashMap<String, i64>) -> Claimed {
     let mut stored = Vec::new();
     let mut unstored = Vec::new();
-    let mut claimed: HashMap<String, String> = HashMap::new();
+    let mut claimed: HashMap<String, StoredCopy> = HashMap::new();
     for p in pending {
         match inserted.get(&p.item.dedupe_key) {
             Some(id) if !claimed.contains_key(&p.item.dedupe_key) => {
-                claimed.insert(p.item.dedupe_key.clone(), p.item.content_hash.clone());
+                claimed.insert(
+                    p.item.dedupe_key.clone(),
+                    StoredCopy {
+                        report_id: Some(*id),
+                        raw_id: Some(p.raw_id),
+                        content_hash: p.item.content_hash.clone(),
+                        precedence: p.precedence,
+                    },
+                );
                 stored.push((*id, p));
             }
             _ => unstored.push(p),
@@ -599,16 +723,97 @@ fn claim(pending: Vec<PendingReport>, inserted: &HashMap<String, i64>) -> Claime
     (stored, unstored, claimed)
 }
 
-async fn write_aggregates(
+/// Highest precedence first (stable: arrival order within one precedence), so that within
+/// a batch the copy that should be counted is the one whose row is inserted.
+fn by_precedence(mut pending: Vec<PendingReport>) -> Vec<PendingReport> {
+    pending.sort_by_key(|p| std::cmp::Reverse(p.precedence));
+    pending
+}
+
+/// Removes stored copies that conflicting copies of higher precedence displace; each
+/// removed copy's message gets a `conflicting-duplicate` quarantine entry naming the copy
+/// now counted. Returns the displacing reports, to be inserted.
+async fn displace(
     txn: &DatabaseTransaction,
-    pending: Vec<PendingReport>,
+    table: Table,
+    displacing: Vec<Displacing>,
     now: DateTime<Utc>,
     out: &mut WriteOutcome,
     quarantine_rows: &mut Vec<quarantine::ActiveModel>,
-) -> Result<()> {
-    if pending.is_empty() {
-        return Ok(());
+) -> Result<Vec<PendingReport>> {
+    let ids: Vec<i64> = displacing
+        .iter()
+        .filter_map(|d| d.stored.report_id)
+        .collect();
+    for chunk in ids.chunks(500) {
+        // Records, policies and failure details go with their report (ON DELETE CASCADE).
+        match table {
+            Table::Dmarc => {
+                dmarc_report::Entity::delete_many()
+                    .filter(dmarc_report::Column::Id.is_in(chunk.iter().copied()))
+                    .exec(txn)
+                    .await?;
+            }
+            Table::Tls => {
+                tls_report::Entity::delete_many()
+                    .filter(tls_report::Column::Id.is_in(chunk.iter().copied()))
+                    .exec(txn)
+                    .await?;
+            }
+        }
     }
+    let mut raws = std::collections::BTreeSet::new();
+    let mut pending = Vec::with_capacity(displacing.len());
+    for d in displacing {
+        if let Some(raw) = d.stored.raw_id {
+            raws.insert(raw);
+            let detail = format!(
+                "a copy of this report with different content arrived {} (raw message {}) and is counted instead of this one (key {}). This copy, {}, is kept here and not counted",
+                d.pending.precedence.channel(),
+                d.pending.raw_id,
+                d.pending.item.dedupe_key,
+                d.stored.precedence.channel()
+            );
+            *out.quarantined.entry(CONFLICT.to_owned()).or_default() += 1;
+            quarantine_rows.push(quarantine_row(
+                raw,
+                Some(d.pending.item.tenant_id),
+                CONFLICT.to_owned(),
+                detail,
+                None,
+                now,
+            ));
+        }
+        pending.push(d.pending);
+    }
+    // A message left without any counted report reads as quarantined.
+    for raw in raws {
+        let left = dmarc_report::Entity::find()
+            .filter(dmarc_report::Column::RawMessageId.eq(raw))
+            .count(txn)
+            .await?
+            + tls_report::Entity::find()
+                .filter(tls_report::Column::RawMessageId.eq(raw))
+                .count(txn)
+                .await?;
+        raw_message::Entity::update_many()
+            .col_expr(
+                raw_message::Column::Outcome,
+                sea_orm::sea_query::Expr::value(if left == 0 { "quarantined" } else { "partial" }),
+            )
+            .filter(raw_message::Column::Id.eq(raw))
+            .exec(txn)
+            .await?;
+    }
+    Ok(pending)
+}
+
+/// Inserts the report rows of DMARC aggregate reports (first copy of each key wins).
+async fn insert_aggregates(
+    txn: &DatabaseTransaction,
+    pending: Vec<PendingReport>,
+    now: DateTime<Utc>,
+) -> Result<Claimed> {
     let mut rows = Vec::with_capacity(pending.len());
     for p in &pending {
         let Report::DmarcAggregate(r) = &p.item.report else {
@@ -623,10 +828,31 @@ async fn write_aggregates(
         dmarc_report::Column::Id,
     )
     .await?;
-    drop(rows);
-    let (stored, unstored, claimed) = claim(pending, &inserted);
-    let hashes = existing_hashes(txn, &unstored, &claimed, Table::Dmarc).await?;
-    settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
+    Ok(claim(pending, &inserted))
+}
+
+async fn write_aggregates(
+    txn: &DatabaseTransaction,
+    pending: Vec<PendingReport>,
+    now: DateTime<Utc>,
+    out: &mut WriteOutcome,
+    quarantine_rows: &mut Vec<quarantine::ActiveModel>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let (mut stored, unstored, claimed) =
+        insert_aggregates(txn, by_precedence(pending), now).await?;
+    let copies = stored_copies(txn, &unstored, &claimed, Table::Dmarc).await?;
+    let displacing = settle_unstored(unstored, &claimed, &copies, now, out, quarantine_rows);
+    if !displacing.is_empty() {
+        let pending = displace(txn, Table::Dmarc, displacing, now, out, quarantine_rows).await?;
+        let (again, left, claimed) = insert_aggregates(txn, pending, now).await?;
+        stored.extend(again);
+        // Keys freed by `displace` are inserted by their first displacing copy; nothing is
+        // left over, and anything that were would be settled against that copy.
+        let _ = settle_unstored(left, &claimed, &HashMap::new(), now, out, quarantine_rows);
+    }
     out.stored += stored.len() as u64;
     out.domains
         .extend(stored.iter().map(|(_, p)| p.item.domain_id));
@@ -679,28 +905,32 @@ enum Table {
     Tls,
 }
 
-/// Content hashes of already-stored reports for the keys this batch could not insert.
-async fn existing_hashes(
+/// The stored copies of the keys this batch could not insert (not claimed by it).
+async fn stored_copies(
     txn: &DatabaseTransaction,
     unstored: &[PendingReport],
-    claimed: &HashMap<String, String>,
+    claimed: &HashMap<String, StoredCopy>,
     table: Table,
-) -> Result<HashMap<String, String>> {
+) -> Result<HashMap<String, StoredCopy>> {
     let keys: Vec<String> = unstored
         .iter()
         .map(|p| p.item.dedupe_key.clone())
         .filter(|k| !claimed.contains_key(k))
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    let mut out = HashMap::new();
+    let mut rows: Vec<(i64, String, String, Option<i64>)> = Vec::new();
     for chunk in keys.chunks(500) {
-        let rows: Vec<(String, String)> = match table {
+        rows.extend(match table {
             Table::Dmarc => {
                 dmarc_report::Entity::find()
                     .filter(dmarc_report::Column::DedupeKey.is_in(chunk.iter().cloned()))
                     .select_only()
+                    .column(dmarc_report::Column::Id)
                     .column(dmarc_report::Column::DedupeKey)
                     .column(dmarc_report::Column::ContentHash)
-                    .into_tuple()
+                    .column(dmarc_report::Column::RawMessageId)
+                    .into_tuple::<(i64, String, String, Option<i64>)>()
                     .all(txn)
                     .await?
             }
@@ -708,16 +938,44 @@ async fn existing_hashes(
                 tls_report::Entity::find()
                     .filter(tls_report::Column::DedupeKey.is_in(chunk.iter().cloned()))
                     .select_only()
+                    .column(tls_report::Column::Id)
                     .column(tls_report::Column::DedupeKey)
                     .column(tls_report::Column::ContentHash)
-                    .into_tuple()
+                    .column(tls_report::Column::RawMessageId)
+                    .into_tuple::<(i64, String, String, Option<i64>)>()
                     .all(txn)
                     .await?
             }
-        };
-        out.extend(rows);
+        });
     }
-    Ok(out)
+    let raw_ids: Vec<i64> = rows.iter().filter_map(|r| r.3).collect();
+    let mut sources: HashMap<i64, String> = HashMap::new();
+    for chunk in raw_ids.chunks(500) {
+        let found: Vec<(i64, String)> = raw_message::Entity::find()
+            .filter(raw_message::Column::Id.is_in(chunk.iter().copied()))
+            .select_only()
+            .column(raw_message::Column::Id)
+            .column(raw_message::Column::Source)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        sources.extend(found);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(id, key, hash, raw)| {
+            let source = raw.and_then(|r| sources.get(&r)).map(String::as_str);
+            (
+                key,
+                StoredCopy {
+                    report_id: Some(id),
+                    raw_id: raw,
+                    content_hash: hash,
+                    precedence: Precedence::of_source(source),
+                },
+            )
+        })
+        .collect())
 }
 
 fn day(ts: i64) -> i32 {
@@ -766,16 +1024,12 @@ fn aggregate_row(
     })
 }
 
-async fn write_tls(
+/// Inserts the report rows of TLS reports (first copy of each key wins).
+async fn insert_tls(
     txn: &DatabaseTransaction,
     pending: Vec<PendingReport>,
     now: DateTime<Utc>,
-    out: &mut WriteOutcome,
-    quarantine_rows: &mut Vec<quarantine::ActiveModel>,
-) -> Result<()> {
-    if pending.is_empty() {
-        return Ok(());
-    }
+) -> Result<Claimed> {
     let mut rows = Vec::with_capacity(pending.len());
     for p in &pending {
         let Report::TlsRpt(r) = &p.item.report else {
@@ -811,10 +1065,28 @@ async fn write_tls(
         tls_report::Column::Id,
     )
     .await?;
-    drop(rows);
-    let (stored, unstored, claimed) = claim(pending, &inserted);
-    let hashes = existing_hashes(txn, &unstored, &claimed, Table::Tls).await?;
-    settle_unstored(unstored, &claimed, &hashes, now, out, quarantine_rows);
+    Ok(claim(pending, &inserted))
+}
+
+async fn write_tls(
+    txn: &DatabaseTransaction,
+    pending: Vec<PendingReport>,
+    now: DateTime<Utc>,
+    out: &mut WriteOutcome,
+    quarantine_rows: &mut Vec<quarantine::ActiveModel>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let (mut stored, unstored, claimed) = insert_tls(txn, by_precedence(pending), now).await?;
+    let copies = stored_copies(txn, &unstored, &claimed, Table::Tls).await?;
+    let displacing = settle_unstored(unstored, &claimed, &copies, now, out, quarantine_rows);
+    if !displacing.is_empty() {
+        let pending = displace(txn, Table::Tls, displacing, now, out, quarantine_rows).await?;
+        let (again, left, claimed) = insert_tls(txn, pending, now).await?;
+        stored.extend(again);
+        let _ = settle_unstored(left, &claimed, &HashMap::new(), now, out, quarantine_rows);
+    }
     out.stored += stored.len() as u64;
     out.domains
         .extend(stored.iter().map(|(_, p)| p.item.domain_id));

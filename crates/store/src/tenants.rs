@@ -1,13 +1,14 @@
 //! Tenants (subscribers) and the domains they own.
 
 use chrono::Utc;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use sealwatch_model::DomainName;
 
 use crate::entities::{tenant, tenant_domain};
-use crate::{Result, Store, StoreError};
+use crate::{Result, Scope, Store, StoreError, TenantRow};
 
 /// A tenant with its domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,46 @@ impl Store {
             active: t.active,
             domains: domains.iter().map(ToString::to_string).collect(),
         })
+    }
+
+    /// The tenant's domain-ownership token: the stored one, or else `candidate`, stored now
+    /// (the caller makes it random). Stable once stored, whatever process asks first.
+    pub async fn tenant_verification_token(
+        &self,
+        scope: Scope,
+        id: i64,
+        candidate: &str,
+    ) -> Result<String> {
+        self.tenant_get(scope, id).await?;
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::VerificationToken, Expr::value(candidate))
+            .filter(tenant::Column::Id.eq(id))
+            .filter(tenant::Column::VerificationToken.is_null())
+            .exec(&self.db)
+            .await?;
+        tenant::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .and_then(|t| t.verification_token)
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))
+    }
+
+    /// Deactivates a tenant (its reports are no longer routed, its tokens stop working);
+    /// returns it before and after. Bumps the authentication revision in the same
+    /// transaction, so every API process drops its cached verifications within seconds.
+    pub async fn tenant_deactivate(&self, scope: Scope, id: i64) -> Result<(TenantRow, TenantRow)> {
+        let before = self.tenant_get(scope, id).await?;
+        let txn = self.db.begin().await?;
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::Active, Expr::value(false))
+            .col_expr(tenant::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(tenant::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        crate::tokens::bump_auth_revision(&txn).await?;
+        txn.commit().await?;
+        let after = self.tenant_get(scope, id).await?;
+        Ok((before, after))
     }
 
     /// Every tenant with its domains, by name.

@@ -1,12 +1,18 @@
 //! API tokens: stored by public prefix with a hash of the secret, never the secret itself.
 //! Hashing and verification belong to the caller (the API); this module only keeps rows.
+//!
+//! The authentication revision (table `auth_revision`, one row) is bumped in the same
+//! transaction as every revocation and tenant deactivation: API processes cache verified
+//! tokens and drop their cache when the revision they last read has changed.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 
-use crate::entities::{api_token, tenant};
+use crate::entities::{api_token, auth_revision, tenant};
 use crate::{Result, Store, StoreError};
 
 /// What a token may do.
@@ -153,20 +159,19 @@ impl Store {
     /// Records that a token was used (callers throttle this).
     pub async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
         api_token::Entity::update_many()
-            .col_expr(
-                api_token::Column::LastUsedAt,
-                sea_orm::sea_query::Expr::value(at),
-            )
+            .col_expr(api_token::Column::LastUsedAt, Expr::value(at))
             .filter(api_token::Column::Id.eq(id))
             .exec(&self.db)
             .await?;
         Ok(())
     }
 
-    /// Revokes a token; returns it before and after.
+    /// Revokes a token; returns it before and after. Bumps the authentication revision in
+    /// the same transaction, so every process drops its cached verifications.
     pub async fn revoke_token(&self, id: i64) -> Result<(ApiToken, ApiToken)> {
+        let txn = self.db.begin().await?;
         let m = api_token::Entity::find_by_id(id)
-            .one(&self.db)
+            .one(&txn)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("token {id}")))?;
         let before = to_token(m.clone())?;
@@ -174,8 +179,19 @@ impl Store {
         if before.revoked_at.is_none() {
             am.revoked_at = Set(Some(Utc::now()));
         }
-        let after = to_token(am.update(&self.db).await?)?;
+        let after = to_token(am.update(&txn).await?)?;
+        bump_auth_revision(&txn).await?;
+        txn.commit().await?;
         Ok((before, after))
+    }
+
+    /// The authentication revision: changes whenever a token is revoked or a tenant is
+    /// deactivated (anywhere). Cheap: one row by primary key.
+    pub async fn auth_revision(&self) -> Result<i64> {
+        Ok(auth_revision::Entity::find_by_id(1)
+            .one(&self.db)
+            .await?
+            .map_or(0, |r| r.revision))
     }
 
     /// Tokens by id, after `after`.
@@ -191,4 +207,28 @@ impl Store {
             .map(to_token)
             .collect()
     }
+}
+
+/// Bumps the authentication revision (inside the caller's transaction).
+pub(crate) async fn bump_auth_revision(db: &impl ConnectionTrait) -> Result<()> {
+    let updated = auth_revision::Entity::update_many()
+        .col_expr(
+            auth_revision::Column::Revision,
+            Expr::col(auth_revision::Column::Revision).add(1),
+        )
+        .col_expr(auth_revision::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(auth_revision::Column::Id.eq(1))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        // The row is created by the migration; recreate it if someone removed it.
+        auth_revision::ActiveModel {
+            id: Set(1),
+            revision: Set(1),
+            updated_at: Set(Utc::now()),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
 }

@@ -21,6 +21,7 @@ use crate::finding::{
     AnomalyKind, Explanation, Finding, Severity, conf, fingerprint, list, pct, r4,
 };
 use crate::input::{Day, format_day};
+use crate::rollup::bump;
 
 #[derive(Default)]
 struct MxAgg {
@@ -36,13 +37,19 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
     let mut per_mx: BTreeMap<String, MxAgg> = BTreeMap::new();
     for (day, c) in ctx.window_cells(CERT_TYPES) {
         let a = per_mx.entry(c.mx.clone()).or_default();
-        *a.by_reporter.entry(c.reporter.clone()).or_default() += c.failed;
-        *a.by_type.entry(c.result_type.clone()).or_default() += c.failed;
-        *a.by_day.entry(day).or_default() += c.failed;
+        bump(
+            a.by_reporter.entry(c.reporter.clone()).or_default(),
+            c.failed,
+        );
+        bump(
+            a.by_type.entry(c.result_type.clone()).or_default(),
+            c.failed,
+        );
+        bump(a.by_day.entry(day).or_default(), c.failed);
         if let Some(ip) = &c.sending_ip {
-            *a.ips.entry(ip.clone()).or_default() += c.failed;
+            bump(a.ips.entry(ip.clone()).or_default(), c.failed);
         }
-        a.total += c.failed;
+        bump(&mut a.total, c.failed);
     }
     let active = ctx.window_tls_reporters();
     let mut out = Vec::new();
@@ -63,8 +70,8 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
             };
             if rate >= th.cert_reporter_min_failure_rate {
                 seeing.push((r.clone(), *failed, rate.min(1.0)));
-                seeing_failed += failed;
-                seeing_sessions += sessions.max(*failed);
+                bump(&mut seeing_failed, *failed);
+                bump(&mut seeing_sessions, sessions.max(*failed));
             }
         }
         let share = seeing.len() as f64 / active_keys.len().max(1) as f64;
@@ -80,7 +87,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
                         c.mx == mx && CERT_TYPES.contains(&c.result_type.as_str())
                     })
                 })
-                .sum()
+                .fold(0u64, u64::saturating_add)
         } else {
             0
         };
@@ -123,7 +130,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
             .iter()
             .filter_map(|(r, _, _)| ctx.provider(r))
             .map(|p| p.estimated_affected_messages)
-            .sum();
+            .fold(0u64, u64::saturating_add);
         let dropped: Vec<String> = seeing
             .iter()
             .filter(|(r, _, _)| {

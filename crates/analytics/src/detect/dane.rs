@@ -27,10 +27,16 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
     let mut per_mx: BTreeMap<String, Agg> = BTreeMap::new();
     for (day, c) in ctx.window_cells(DANE_TYPES) {
         let a = per_mx.entry(c.mx.clone()).or_default();
-        *a.by_type.entry(c.result_type.clone()).or_default() += c.failed;
-        *a.by_reporter.entry(c.reporter.clone()).or_default() += c.failed;
-        *a.by_day.entry(day).or_default() += c.failed;
-        a.total += c.failed;
+        crate::rollup::bump(
+            a.by_type.entry(c.result_type.clone()).or_default(),
+            c.failed,
+        );
+        crate::rollup::bump(
+            a.by_reporter.entry(c.reporter.clone()).or_default(),
+            c.failed,
+        );
+        crate::rollup::bump(a.by_day.entry(day).or_default(), c.failed);
+        crate::rollup::bump(&mut a.total, c.failed);
     }
     let mut tlsa = TlsCounts::default();
     for (_, d) in ctx.rollup.tls.range(ctx.window.start..=ctx.window.end) {

@@ -53,7 +53,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
         }
         for (ip, c) in &d.by_source_ip {
             if let Some(n) = nets.get_mut(&network_of(ip)) {
-                *n.ips.entry(ip.clone()).or_default() += c.messages;
+                crate::rollup::bump(n.ips.entry(ip.clone()).or_default(), c.messages);
             }
         }
         for (rep, by_net) in &d.by_reporter_network {

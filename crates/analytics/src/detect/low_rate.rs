@@ -49,12 +49,15 @@ pub(crate) fn detect(ctx: &Ctx<'_>, cluster_mx: &BTreeSet<String>) -> Vec<Findin
         };
         let g = groups.entry((c.reporter.clone(), net.clone())).or_default();
         g.days.insert(day);
-        *g.by_type.entry(c.result_type.clone()).or_default() += c.failed;
+        crate::rollup::bump(
+            g.by_type.entry(c.result_type.clone()).or_default(),
+            c.failed,
+        );
         if let Some(ip) = &c.sending_ip {
-            *g.ips.entry(ip.clone()).or_default() += c.failed;
+            crate::rollup::bump(g.ips.entry(ip.clone()).or_default(), c.failed);
         }
         g.mxs.insert(c.mx.clone());
-        g.total += c.failed;
+        crate::rollup::bump(&mut g.total, c.failed);
     }
     let active = ctx.window_tls_reporters();
     let mut out = Vec::new();
@@ -80,7 +83,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, cluster_mx: &BTreeSet<String>) -> Vec<Findin
                         && LOW_RATE_TYPES.contains(&c.result_type.as_str())
                 })
                 .map(|(_, c)| c.failed)
-                .sum();
+                .fold(0u64, u64::saturating_add);
             (
                 failed,
                 ctx.rollup

@@ -140,7 +140,11 @@ impl<'a> Ctx<'a> {
     /// Sum of failed sessions of cells matching `f` on `day`.
     pub(crate) fn day_failures(&self, day: Day, f: impl Fn(&FailureCell) -> bool) -> u64 {
         self.rollup.tls.get(&day).map_or(0, |t| {
-            t.failures.iter().filter(|c| f(c)).map(|c| c.failed).sum()
+            t.failures
+                .iter()
+                .filter(|c| f(c))
+                .map(|c| c.failed)
+                .fold(0u64, u64::saturating_add)
         })
     }
 }

@@ -20,10 +20,10 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Option<Finding> {
     let mut by_day: BTreeMap<Day, u64> = BTreeMap::new();
     let mut total = 0u64;
     for (day, c) in ctx.window_cells(STS_TYPES) {
-        *by_type.entry(c.result_type.clone()).or_default() += c.failed;
-        *by_reporter.entry(c.reporter.clone()).or_default() += c.failed;
-        *by_day.entry(day).or_default() += c.failed;
-        total += c.failed;
+        crate::rollup::bump(by_type.entry(c.result_type.clone()).or_default(), c.failed);
+        crate::rollup::bump(by_reporter.entry(c.reporter.clone()).or_default(), c.failed);
+        crate::rollup::bump(by_day.entry(day).or_default(), c.failed);
+        crate::rollup::bump(&mut total, c.failed);
     }
     if total == 0 || total < ctx.th.sts_min_failed_sessions {
         return None;

@@ -52,14 +52,14 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
             if &c.reporter != key {
                 continue;
             }
-            *by_type.entry(c.result_type.clone()).or_default() += c.failed;
-            *by_mx.entry(c.mx.clone()).or_default() += c.failed;
-            *by_day.entry(day).or_default() += c.failed;
-            detail_failed += c.failed;
+            crate::rollup::bump(by_type.entry(c.result_type.clone()).or_default(), c.failed);
+            crate::rollup::bump(by_mx.entry(c.mx.clone()).or_default(), c.failed);
+            crate::rollup::bump(by_day.entry(day).or_default(), c.failed);
+            crate::rollup::bump(&mut detail_failed, c.failed);
             if STS_TYPES.contains(&c.result_type.as_str())
                 || DANE_TYPES.contains(&c.result_type.as_str())
             {
-                policy_failed += c.failed;
+                crate::rollup::bump(&mut policy_failed, c.failed);
             }
         }
         if detail_failed > 0 && policy_failed.saturating_mul(2) >= detail_failed {

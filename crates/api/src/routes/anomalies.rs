@@ -42,6 +42,57 @@ pub struct AnomalyQuery {
     pub cursor: Option<String>,
 }
 
+/// Unknown values reported per filter (the rest are summarised).
+const MAX_REPORTED_VALUES: usize = 3;
+/// Characters of an unknown value echoed back.
+const MAX_ECHOED_CHARS: usize = 40;
+
+/// A comma-separated filter over a known set of values: each value once, in the order of
+/// first mention, so the number of distinct values (and of queries they cost) is at most
+/// the size of the set however often a value is repeated. Unknown values are refused,
+/// each named once and only the first few.
+fn enum_values(
+    field: &str,
+    list: &str,
+    known: &[&'static str],
+) -> Result<Vec<&'static str>, Vec<FieldError>> {
+    let mut values: Vec<&'static str> = Vec::new();
+    let mut unknown: Vec<&str> = Vec::new();
+    let mut more_unknown = false;
+    for v in list.split(',').map(str::trim) {
+        match known.iter().find(|k| **k == v) {
+            Some(k) => {
+                if !values.contains(k) {
+                    values.push(k);
+                }
+            }
+            None if unknown.contains(&v) => {}
+            None if unknown.len() < MAX_REPORTED_VALUES => unknown.push(v),
+            None => more_unknown = true,
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(values);
+    }
+    let mut errors: Vec<FieldError> = unknown
+        .iter()
+        .map(|v| {
+            let shown: String = v.chars().take(MAX_ECHOED_CHARS).collect();
+            FieldError {
+                field: field.to_owned(),
+                reason: format!("{shown:?} is not one of {}, all", known.join(", ")),
+            }
+        })
+        .collect();
+    if more_unknown {
+        errors.push(FieldError {
+            field: field.to_owned(),
+            reason: "more unknown values follow (not listed)".into(),
+        });
+    }
+    Err(errors)
+}
+
 fn day_number(d: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
@@ -168,20 +219,10 @@ impl AnomalyQuery {
         match self.status.as_deref() {
             None => filter.statuses = vec!["open".into(), "acknowledged".into()],
             Some("all") => {}
-            Some(list) => {
-                for s in list.split(',').map(str::trim) {
-                    if STATUSES.contains(&s) {
-                        filter.statuses.push(s.to_owned());
-                    } else {
-                        errors.push(FieldError {
-                            field: "status".into(),
-                            reason: format!(
-                                "{s:?} is not one of open, acknowledged, resolved, dismissed, all"
-                            ),
-                        });
-                    }
-                }
-            }
+            Some(list) => match enum_values("status", list, &STATUSES) {
+                Ok(values) => filter.statuses = values.into_iter().map(str::to_owned).collect(),
+                Err(e) => errors.extend(e),
+            },
         }
         for (field, value, slot) in [
             ("from", &self.from, &mut filter.from_day),
@@ -370,4 +411,38 @@ pub async fn review_anomaly(
 &state, &p, Some(after.anomaly.tenant_id), &format!("review:{}", body.action), "anomaly", *id, (Some(serde_json::json!({"status": before.anomaly.status, "assignee": before.anomaly.assignee})), Some(serde_json::json!({"status": after.anomaly.status, "assignee": after.anomaly.assignee, "note": body.note}))))
     .await?;
     Ok(web::Json(after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_filter_values_count_once() {
+        let repeated = vec!["open"; 1500].join(",");
+        assert_eq!(
+            enum_values("status", &repeated, &STATUSES),
+            Ok(vec!["open"])
+        );
+        assert_eq!(
+            enum_values("status", "resolved, open,resolved,open", &STATUSES),
+            Ok(vec!["resolved", "open"])
+        );
+    }
+
+    #[test]
+    fn unknown_filter_values_are_named_once_and_only_a_few() {
+        let errors = enum_values("status", "nope,nope,open", &STATUSES).expect_err("refused");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].reason.starts_with("\"nope\" is not one of open"));
+        let many = (0..1500)
+            .map(|i| format!("x{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let errors = enum_values("status", &many, &STATUSES).expect_err("refused");
+        assert_eq!(errors.len(), MAX_REPORTED_VALUES + 1, "{errors:?}");
+        let long = "y".repeat(5000);
+        let errors = enum_values("status", &long, &STATUSES).expect_err("refused");
+        assert!(errors[0].reason.len() < 200, "{errors:?}");
+    }
 }

@@ -1,8 +1,10 @@
 //! IMAP mailbox sources. The password source is write-only: a mailbox names the
-//! environment variable that holds its password, and no answer ever contains it.
+//! environment variable that holds its password, and no answer ever contains it. Only
+//! variables with the configured prefix may be named (the poller checks again at use).
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use sealwatch_ingest::imap::check_password_env;
 use sealwatch_store::{AfterAction, MailboxPatch, MailboxRow, NewMailbox, TlsMode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -77,7 +79,9 @@ pub struct MailboxInput {
     /// `implicit`, `starttls` or `plain` (plain only for loopback hosts).
     pub tls: Option<String>,
     pub username: Option<String>,
-    /// Write-only: the environment variable holding the password at poll time.
+    /// Write-only: the environment variable holding the password at poll time. It must
+    /// start with the configured prefix (`poller.password_env_prefix`, default
+    /// `SEALWATCH_MAILBOX_`): no other variable of the service is ever read as a password.
     pub password_env: Option<String>,
     pub folder: Option<String>,
     /// `move:FOLDER`, `seen` or `delete`.
@@ -93,7 +97,11 @@ fn is_loopback(host: &str) -> bool {
 }
 
 impl MailboxInput {
-    fn parse(self, creating: bool) -> Result<(Option<i64>, MailboxPatch), ApiError> {
+    fn parse(
+        self,
+        creating: bool,
+        password_env_prefix: &str,
+    ) -> Result<(Option<i64>, MailboxPatch), ApiError> {
         let mut errors = Vec::new();
         let mut bad = |field: &str, reason: String| {
             errors.push(FieldError {
@@ -160,12 +168,9 @@ impl MailboxInput {
             );
         }
         if let Some(v) = &self.password_env
-            && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            && let Err(e) = check_password_env(v, password_env_prefix)
         {
-            bad(
-                "password_env",
-                "must be an environment variable name (letters, digits, _)".into(),
-            );
+            bad("password_env", e.to_string());
         }
         for (field, value) in [
             ("username", &self.username),
@@ -219,7 +224,9 @@ pub async fn create_mailbox(
     body: web::Json<MailboxInput>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = p.require(Need::Admin)?;
-    let (tenant_id, patch) = body.into_inner().parse(true)?;
+    let (tenant_id, patch) = body
+        .into_inner()
+        .parse(true, &state.config.password_env_prefix)?;
     if let Some(t) = tenant_id {
         state.store.tenant_get(scope, t).await?;
     }
@@ -328,7 +335,9 @@ pub async fn update_mailbox(
     body: web::Json<MailboxInput>,
 ) -> Result<web::Json<Mailbox>, ApiError> {
     let scope = p.require(Need::Admin)?;
-    let (_, patch) = body.into_inner().parse(false)?;
+    let (_, patch) = body
+        .into_inner()
+        .parse(false, &state.config.password_env_prefix)?;
     let (before, after) = state.store.mailbox_update(scope, *id, patch).await?;
     let (before, after): (Mailbox, Mailbox) = (before.into(), after.into());
     audit(

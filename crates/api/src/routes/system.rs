@@ -1,13 +1,10 @@
 //! Liveness, readiness, metrics, TLS reports posted over HTTPS, quarantine, tokens and the
 //! audit log.
 
-use std::sync::Arc;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use sealwatch_ingest::Router;
-use sealwatch_model::Report;
+use sealwatch_model::{Report, ReportKind};
 use sealwatch_store::{ApiToken, AuditRecord, Item, MessageSource, QuarantineRow, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +13,7 @@ use super::tenants::audit;
 use crate::AppState;
 use crate::auth::{Need, Principal, issue_token};
 use crate::error::{ApiError, FieldError, Problem};
+use crate::intake::DomainKey;
 use crate::page::{PageQuery, next, page_of};
 
 /// Liveness.
@@ -53,11 +51,15 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Status>, Api
     }))
 }
 
-/// Prometheus metrics (text exposition format).
+/// Prometheus metrics (text exposition format). The database gauges are read at most once
+/// per refresh interval (15 s by default), whatever the scrape rate.
 #[utoipa::path(tag = "system", responses((status = 200, content_type = "text/plain", body = String)))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let counts = state.store.metric_counts().await.ok();
+    let counts = state
+        .metrics
+        .stored_counts(&state.store, state.config.metrics_refresh)
+        .await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(counts))
@@ -65,13 +67,22 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 
 // ---- TLS-RPT over HTTPS ----------------------------------------------------------------
 
-/// What happened to a posted report.
+/// The answer to every post that reads as a report: taken for processing. Whether it was
+/// new, a copy, for which domain, or dropped is never told to the sender (a stranger must
+/// not learn which domains are verified or what a victim's report says).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TlsRptAccepted {
-    /// Reports stored now.
-    pub stored: u64,
-    /// Reports that were already stored (the same report posted again).
-    pub duplicates: u64,
+    /// Always `accepted`.
+    pub status: String,
+}
+
+/// Most distinct domains one post is counted against.
+const MAX_DOMAIN_KEYS: usize = 16;
+
+fn rate_limited(l: crate::intake::Limited) -> ApiError {
+    ApiError::RateLimited {
+        retry_after_secs: l.retry_after_secs,
+    }
 }
 
 async fn accept_tlsrpt(
@@ -79,6 +90,10 @@ async fn accept_tlsrpt(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let client = crate::client_address(&req, &state.config);
+    if let Some(ip) = client {
+        state.intake.check_address(ip).map_err(rate_limited)?;
+    }
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -97,19 +112,18 @@ async fn accept_tlsrpt(
     if body.is_empty() {
         return Err(ApiError::field("body", "is empty"));
     }
-    let router = Arc::new(Router::new(state.store.verified_routing_entries().await?));
+    let router = state.intake.router(&state.store).await?;
     let parser = state.parser.clone();
     let origin = format!(
         "https:{}",
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
+        client.map(|ip| ip.to_string()).unwrap_or_default()
     );
     let bytes = body.to_vec();
+    let routes = router.clone();
     let prepared = web::block(move || {
         sealwatch_ingest::prepare(
             &parser,
-            &router,
+            &routes,
             bytes,
             Some("posted.json"),
             MessageSource::Http { origin },
@@ -118,58 +132,90 @@ async fn accept_tlsrpt(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut reports = 0;
+    // A body that does not read as a report is refused before anything about a domain is
+    // known, so the refusal says nothing about any domain.
+    let mut readable = 0usize;
     for item in &prepared.message.items {
         match item {
-            Item::Report(r) if matches!(r.report, Report::TlsRpt(_)) => reports += 1,
-            Item::Report(_) => {
-                return Err(ApiError::field(
-                    "body",
-                    "is not a TLS report (RFC 8460 JSON)",
-                ));
-            }
+            Item::Report(_) => readable += 1,
+            Item::Quarantine { reason, .. } if reason == "unrouted" => readable += 1,
             Item::Quarantine { reason, detail, .. } => {
-                // Nothing is kept of a post that is not a report for a verified domain.
-                return Err(if reason == "unrouted" {
-                    ApiError::NotFound(format!("a verified domain for this report ({detail})"))
-                } else {
-                    ApiError::Validation(vec![FieldError {
-                        field: "body".into(),
-                        reason: format!("{reason}: {detail}"),
-                    }])
-                });
+                return Err(ApiError::Validation(vec![FieldError {
+                    field: "body".into(),
+                    reason: format!("is not an RFC 8460 TLS report ({reason}: {detail})"),
+                }]));
             }
         }
     }
-    if reports == 0 {
+    if readable == 0 {
         return Err(ApiError::field("body", "holds no TLS report"));
     }
-    let outcome = state.store.write_messages(vec![prepared.message]).await?;
-    state.metrics.tlsrpt(outcome.stored);
-    let body = TlsRptAccepted {
-        stored: outcome.stored,
-        duplicates: outcome.duplicates,
-    };
-    Ok(if outcome.stored > 0 {
-        HttpResponse::Created().json(body)
+    // Decided by what the body is, routed or not, like everything before the limits.
+    if let Some(kind) = prepared.kinds.iter().find(|k| **k != ReportKind::TlsRpt) {
+        return Err(ApiError::field(
+            "body",
+            format!(
+                "is a {} report; this endpoint takes TLS reports (RFC 8460) only",
+                kind.as_str()
+            ),
+        ));
+    }
+    // Every claimed domain counts, verified or not, so a refusal reveals nothing either.
+    let mut keys: Vec<DomainKey> = Vec::new();
+    for name in &prepared.claimed {
+        let key = match router.route(name, None) {
+            Some(route) => DomainKey::Routed(route.domain_id),
+            None => DomainKey::Claimed(name.as_str().to_owned()),
+        };
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+        if keys.len() >= MAX_DOMAIN_KEYS {
+            break;
+        }
+    }
+    state.intake.check_domains(&keys).map_err(rate_limited)?;
+    // Only TLS reports for verified domains are kept; nothing of anything else is stored.
+    let mut message = prepared.message;
+    let offered = message.items.len();
+    message
+        .items
+        .retain(|i| matches!(i, Item::Report(r) if matches!(r.report, Report::TlsRpt(_))));
+    let kept = message.items.len();
+    let (stored, duplicates) = if kept > 0 {
+        let outcome = state.store.write_messages(vec![message]).await?;
+        (outcome.stored, outcome.duplicates)
     } else {
-        HttpResponse::Ok().json(body)
-    })
+        (0, 0)
+    };
+    state.metrics.tlsrpt(stored);
+    tracing::info!(
+        client = ?client,
+        reports = offered,
+        routed = kept,
+        stored,
+        duplicates,
+        "TLS report posted"
+    );
+    Ok(HttpResponse::Accepted().json(TlsRptAccepted {
+        status: "accepted".into(),
+    }))
 }
 
-/// Accept a TLS report posted by a sending MTA (RFC 8460 HTTPS reporting). Routed only to a
-/// verified domain; the same report posted again is stored once.
+/// Accept a TLS report posted by a sending MTA (RFC 8460 HTTPS reporting). Every readable
+/// report gets the same answer; it is kept only when it is for a verified domain (the same
+/// report posted again is stored once). Posts are rate-limited per client address and per
+/// claimed domain.
 #[utoipa::path(
     tag = "tlsrpt",
     request_body(content = Object, content_type = "application/tlsrpt+json",
         description = "an RFC 8460 report, or gzip of it as application/tlsrpt+gzip"),
     responses(
-        (status = 201, body = TlsRptAccepted, description = "stored"),
-        (status = 200, body = TlsRptAccepted, description = "already stored"),
+        (status = 202, body = TlsRptAccepted, description = "taken for processing"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/tlsrpt")]
@@ -186,12 +232,11 @@ pub async fn post_tlsrpt(
     tag = "tlsrpt",
     request_body(content = Object, content_type = "application/tlsrpt+json"),
     responses(
-        (status = 201, body = TlsRptAccepted),
-        (status = 200, body = TlsRptAccepted),
+        (status = 202, body = TlsRptAccepted, description = "taken for processing"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/tlsrpt")]

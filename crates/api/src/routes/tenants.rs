@@ -289,6 +289,8 @@ pub async fn update_tenant(
     let scope = p.require(Need::Admin)?;
     let patch = body.into_inner().into_patch(false)?;
     let (before, after) = state.store.tenant_update(scope, *id, patch).await?;
+    // (Re)activation changes which domains the TLS-RPT intake routes to.
+    state.intake.invalidate_routes().await;
     let (before, after): (Tenant, Tenant) = (before.into(), after.into());
     audit(
         &state,
@@ -322,11 +324,11 @@ pub async fn deactivate_tenant(
     id: web::Path<i64>,
 ) -> Result<web::Json<Tenant>, ApiError> {
     let scope = p.require(Need::Admin)?;
-    let patch = TenantPatch {
-        active: Some(false),
-        ..TenantPatch::default()
-    };
-    let (before, after) = state.store.tenant_update(scope, *id, patch).await?;
+    // Bumps the authentication revision: other processes drop their cached tokens within
+    // seconds; this one drops the tenant's at once.
+    let (before, after) = state.store.tenant_deactivate(scope, *id).await?;
+    state.auth.forget_tenant(*id);
+    state.intake.invalidate_routes().await;
     let (before, after): (Tenant, Tenant) = (before.into(), after.into());
     audit(
         &state,
@@ -412,7 +414,7 @@ fn address_domain(address: &str) -> String {
 }
 
 /// The records a subscriber publishes for `domain` (and the one we publish).
-pub fn dns_records(config: &crate::ApiConfig, domain: &str) -> Vec<DnsRecord> {
+pub fn dns_records(config: &crate::ApiConfig, domain: &str, token: &str) -> Vec<DnsRecord> {
     let mut tls_rua = format!("mailto:{}", config.tlsrpt_rua);
     if let Some(base) = &config.tlsrpt_https_base {
         tls_rua.push_str(&format!(",{}/api/v1/tlsrpt", base.trim_end_matches('/')));
@@ -456,6 +458,14 @@ pub fn dns_records(config: &crate::ApiConfig, domain: &str) -> Vec<DnsRecord> {
             ),
         });
     }
+    out.push(DnsRecord {
+        purpose: "ownership".into(),
+        name: ownership_name(domain),
+        rtype: "TXT".into(),
+        value: ownership_value(token),
+        publisher: "subscriber".into(),
+        note: "proves that whoever adds this domain controls its DNS; the token is the tenant's own (the same for all its domains) and verification needs it".into(),
+    });
     out
 }
 
@@ -503,7 +513,8 @@ pub async fn add_domain(
         (None, json(&d)),
     )
     .await?;
-    let dns_records = dns_records(&state.config, &d.domain);
+    let token = ownership_token(&state, scope, d.tenant_id).await?;
+    let dns_records = dns_records(&state.config, &d.domain, &token);
     Ok(HttpResponse::Created().json(Onboarding {
         domain: d,
         dns_records,
@@ -561,7 +572,8 @@ pub async fn get_domain(
 ) -> Result<web::Json<Onboarding>, ApiError> {
     let scope = p.require(Need::Read)?;
     let d: Domain = state.store.domain_get(scope, *id).await?.into();
-    let dns_records = dns_records(&state.config, &d.domain);
+    let token = ownership_token(&state, scope, d.tenant_id).await?;
+    let dns_records = dns_records(&state.config, &d.domain, &token);
     Ok(web::Json(Onboarding {
         domain: d,
         dns_records,
@@ -588,6 +600,7 @@ pub async fn remove_domain(
 ) -> Result<HttpResponse, ApiError> {
     let scope = p.require(Need::Admin)?;
     let d: Domain = state.store.domain_remove(scope, *id).await?.into();
+    state.intake.invalidate_routes().await;
     audit(
         &state,
         &p,
@@ -606,10 +619,65 @@ pub async fn remove_domain(
 pub struct RecordCheck {
     pub purpose: String,
     pub name: String,
-    /// `ok`, `missing-address`, `absent` or `lookup-failed`.
+    /// `ok`, `missing-address` (the record does not name our address), `wrong-token` (an
+    /// ownership record with another token), `absent` or `lookup-failed`.
     pub status: String,
     /// The records found.
     pub found: Vec<String>,
+}
+
+/// Where a tenant publishes its domain-ownership token.
+fn ownership_name(domain: &str) -> String {
+    format!("_sealwatch.{domain}")
+}
+
+fn ownership_value(token: &str) -> String {
+    format!("sealwatch-verification={token}")
+}
+
+/// The tenant's domain-ownership token (made on first use: 128 random bits, hex).
+async fn ownership_token(
+    state: &AppState,
+    scope: sealwatch_store::Scope,
+    tenant_id: i64,
+) -> Result<String, ApiError> {
+    let candidate: String = crate::auth::random::<16>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(state
+        .store
+        .tenant_verification_token(scope, tenant_id, &candidate)
+        .await?)
+}
+
+/// Whether `_sealwatch.<domain>` holds the tenant's token.
+fn check_ownership(observed: Observed, domain: &str, token: &str) -> RecordCheck {
+    let wanted = ownership_value(token);
+    let (status, found) = match observed {
+        Observed::Found(values) => {
+            let relevant: Vec<String> = values
+                .into_iter()
+                .filter(|v| v.trim().starts_with("sealwatch-verification="))
+                .collect();
+            let status = if relevant.iter().any(|v| v.trim() == wanted) {
+                "ok"
+            } else if relevant.is_empty() {
+                "absent"
+            } else {
+                "wrong-token"
+            };
+            (status, relevant)
+        }
+        Observed::Failed(e) => ("lookup-failed", vec![e]),
+        Observed::Absent => ("absent", Vec::new()),
+    };
+    RecordCheck {
+        purpose: "ownership".into(),
+        name: ownership_name(domain),
+        status: status.into(),
+        found,
+    }
 }
 
 /// The result of a verification.
@@ -699,7 +767,10 @@ pub async fn verify_domain(
         ..CheckConfig::default()
     })
     .map_err(|e| ApiError::Unavailable(format!("DNS resolver: {e}")))?;
-    let report = checker.check(&domain, &[]).await;
+    let token = ownership_token(&state, scope, row.tenant_id).await?;
+    let ownership_at = ownership_name(domain.as_str());
+    let (report, ownership) =
+        futures_util::join!(checker.check(&domain, &[]), checker.txt(&ownership_at));
     let checks = vec![
         check_record(
             &report,
@@ -715,6 +786,7 @@ pub async fn verify_domain(
             "v=tlsrptv1",
             &state.config.tlsrpt_rua,
         ),
+        check_ownership(ownership, domain.as_str(), &token),
     ];
     let verified = checks.iter().all(|c| c.status == "ok");
     let detail = serde_json::json!({
@@ -725,6 +797,7 @@ pub async fn verify_domain(
         .store
         .domain_record_verification(scope, *id, verified, &detail)
         .await?;
+    state.intake.invalidate_routes().await;
     let (before, after): (Domain, Domain) = (before.into(), after.into());
     audit(
         &state,
@@ -799,8 +872,8 @@ mod tests {
             tlsrpt_https_base: Some("https://api.example.net/".into()),
             ..crate::ApiConfig::default()
         };
-        let records = dns_records(&config, "shop.example");
-        assert_eq!(records.len(), 3);
+        let records = dns_records(&config, "shop.example", "0f1e");
+        assert_eq!(records.len(), 4);
         assert_eq!(records[0].name, "_dmarc.shop.example");
         assert!(
             records[0]
@@ -816,8 +889,32 @@ mod tests {
             "shop.example._report._dmarc.reports.example.net"
         );
         assert_eq!(records[2].value, "v=DMARC1");
-        assert_eq!(dns_records(&config, "example.net").len(), 2);
-        assert_eq!(dns_records(&config, "reports.example.net").len(), 2);
+        assert_eq!(records[3].name, "_sealwatch.shop.example");
+        assert_eq!(records[3].value, "sealwatch-verification=0f1e");
+        assert_eq!(dns_records(&config, "example.net", "0f1e").len(), 3);
+        assert_eq!(dns_records(&config, "reports.example.net", "0f1e").len(), 3);
+    }
+
+    #[test]
+    fn ownership_needs_the_tenants_own_token() {
+        let found = |v: &[&str]| Observed::Found(v.iter().map(|s| (*s).to_owned()).collect());
+        let status = |o| check_ownership(o, "shop.example", "ab12").status;
+        assert_eq!(status(found(&["sealwatch-verification=ab12"])), "ok");
+        assert_eq!(
+            status(found(&["v=spf1 -all", " sealwatch-verification=ab12 "])),
+            "ok"
+        );
+        assert_eq!(
+            status(found(&["sealwatch-verification=ffff"])),
+            "wrong-token"
+        );
+        assert_eq!(
+            status(found(&["sealwatch-verification=ab123"])),
+            "wrong-token"
+        );
+        assert_eq!(status(found(&["v=spf1 -all"])), "absent");
+        assert_eq!(status(Observed::Absent), "absent");
+        assert_eq!(status(Observed::Failed("timeout".into())), "lookup-failed");
     }
 
     #[test]

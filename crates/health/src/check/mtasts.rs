@@ -1,12 +1,13 @@
 //! MTA-STS: the `_mta-sts` TXT record, the policy file fetched over HTTPS with certificate
 //! validation, its syntax and mode, and whether its `mx` patterns cover the real MX hosts.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::mx::MxSet;
 use super::{Section, could_not_check, join_and};
 use crate::dns::{Answer, Dns, addresses};
 use crate::https::{FetchError, Fetcher};
+use crate::outbound::{OutboundPolicy, special_purpose};
 use crate::record::mtasts::{StsMode, StsPolicy, StsRecord, is_sts, render_policy};
 use crate::report::{CheckId, Finding, Fix, MtaStsState, Observed, ObservedRecord, Severity};
 
@@ -22,8 +23,11 @@ pub(crate) fn policy_url(domain: &str) -> String {
 
 pub(crate) struct Target<'a> {
     pub fetcher: &'a Fetcher,
-    /// Connect here instead of the address of `mta-sts.<domain>` (tests).
+    /// Connect here instead of the address of `mta-sts.<domain>` (tests); the name must
+    /// still resolve to an address `outbound` permits.
     pub connect: Option<SocketAddr>,
+    /// Which resolved addresses may be connected to.
+    pub outbound: OutboundPolicy,
     /// A fresh policy id to suggest (e.g. today's date).
     pub new_id: &'a str,
 }
@@ -143,24 +147,25 @@ pub(crate) async fn check<D: Dns>(
         }
     };
 
-    // Fetch the policy.
+    // Fetch the policy, from an address that is permitted (by default a globally reachable
+    // one: an address the internet cannot reach is never connected to).
     let host = format!("mta-sts.{domain}");
-    let addr = match target.connect {
-        Some(a) => {
-            // Still require the name to exist, as real senders do.
-            match addresses(dns, &host).await {
-                Answer::Records(_) => Ok(a),
-                other => Err(other),
-            }
+    let addr = match addresses(dns, &host).await {
+        Answer::Records(ips) => {
+            let Some(ip) = ips.iter().copied().find(|ip| target.outbound.permits(*ip)) else {
+                let why = unreachable_addresses(&host, &ips);
+                s.records.push(ObservedRecord {
+                    name: url.clone(),
+                    rtype: "POLICY".to_owned(),
+                    observed: Observed::Failed(why.clone()),
+                });
+                s.push(unreachable(&url, &raw, &why, domain, &mx_hosts));
+                return (s, MtaStsState::Broken);
+            };
+            // The connect-address override (tests) replaces the permitted address only.
+            target.connect.unwrap_or(SocketAddr::new(ip, 443))
         }
-        None => match addresses(dns, &host).await {
-            Answer::Records(a) => Ok(SocketAddr::new(a[0], 443)),
-            other => Err(other),
-        },
-    };
-    let addr = match addr {
-        Ok(a) => a,
-        Err(Answer::Failed(e)) => {
+        Answer::Failed(e) => {
             s.push(Finding::new(
                 CheckId::MtaStsCouldNotCheck,
                 Severity::Unknown,
@@ -170,7 +175,7 @@ pub(crate) async fn check<D: Dns>(
             ));
             return (s, MtaStsState::Unknown);
         }
-        Err(_) => {
+        Answer::NoData | Answer::NxDomain => {
             s.records.push(ObservedRecord {
                 name: url.clone(),
                 rtype: "POLICY".to_owned(),
@@ -428,6 +433,54 @@ pub(crate) async fn check<D: Dns>(
     (s, state)
 }
 
+/// "mta-sts.x resolves only to 10.0.0.5 (private network, 10.0.0.0/8)": every address named
+/// with its range.
+fn unreachable_addresses(host: &str, ips: &[IpAddr]) -> String {
+    let named: Vec<String> = ips
+        .iter()
+        .map(|ip| match special_purpose(*ip) {
+            Some(range) => format!("{ip} ({range})"),
+            None => ip.to_string(),
+        })
+        .collect();
+    format!(
+        "{host} resolves only to {} not reachable from the internet: {}",
+        if ips.len() == 1 {
+            "an address"
+        } else {
+            "addresses"
+        },
+        join_and(&named)
+    )
+}
+
+/// The policy host resolves only to addresses the internet cannot reach: we did not try to
+/// connect, and neither can a real sender.
+fn unreachable(url: &str, raw: &str, why: &str, domain: &str, mx_hosts: &[String]) -> Finding {
+    let mut f = Finding::new(
+        CheckId::MtaStsPolicyUnavailable,
+        Severity::Critical,
+        url,
+        format!("the MTA-STS policy file cannot be fetched: {why}"),
+        format!(
+            "The _mta-sts TXT record announces a policy, but {why}. Mail servers on the \
+             internet cannot fetch {url} from such an address, so they treat {domain} as \
+             having no MTA-STS and the protection is silently off (senders that cached an \
+             older policy keep using it until it expires). Give mta-sts.{domain} a public \
+             address in DNS (A and AAAA records) that serves the policy file below over \
+             HTTPS, or remove the TXT record."
+        ),
+    )
+    .found(raw.to_owned());
+    if !mx_hosts.is_empty() {
+        f = f.fix(Fix::File {
+            url: url.to_owned(),
+            content: render_policy(StsMode::Testing, mx_hosts, SUGGESTED_MAX_AGE),
+        });
+    }
+    f
+}
+
 fn unavailable(url: &str, raw: &str, why: &str, domain: &str, mx_hosts: &[String]) -> Finding {
     let mut f = Finding::new(
         CheckId::MtaStsPolicyUnavailable,
@@ -449,4 +502,81 @@ fn unavailable(url: &str, raw: &str, why: &str, domain: &str, mx_hosts: &[String
         });
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::dns::fake::FakeDns;
+    use crate::report::MxHost;
+
+    fn zone() -> FakeDns {
+        FakeDns::default()
+            .txt("_mta-sts.x.test", "v=STSv1; id=1")
+            .a("mta-sts.x.test", "10.0.0.5")
+            .aaaa("mta-sts.x.test", "fd00::5")
+    }
+
+    fn mx() -> MxSet {
+        MxSet::Hosts(vec![MxHost {
+            preference: 10,
+            host: "mx.x.test".to_owned(),
+            addresses: Vec::new(),
+        }])
+    }
+
+    #[test]
+    fn a_policy_host_on_private_addresses_is_reported_without_connecting() {
+        let fetcher = Fetcher::new(&[], Duration::from_secs(1), 1024).expect("fetcher");
+        // the override points at a port nothing listens on: a connection attempt would show
+        // up as a connection error instead of the finding below
+        let target = Target {
+            fetcher: &fetcher,
+            connect: Some("127.0.0.1:9".parse().expect("addr")),
+            outbound: OutboundPolicy::PublicOnly,
+            new_id: "1",
+        };
+        let (s, state) = crate::block_on(check(&zone(), "x.test", &mx(), &target));
+        assert_eq!(state, MtaStsState::Broken);
+        let f = s
+            .findings
+            .iter()
+            .find(|f| f.check == CheckId::MtaStsPolicyUnavailable)
+            .expect("the policy is unavailable");
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(
+            f.summary,
+            "the MTA-STS policy file cannot be fetched: mta-sts.x.test resolves only to \
+             addresses not reachable from the internet: 10.0.0.5 (private network, \
+             10.0.0.0/8) and fd00::5 (unique-local (private network), fc00::/7)"
+        );
+        assert!(
+            f.explanation
+                .contains("Mail servers on the internet cannot fetch")
+        );
+        assert!(!f.explanation.contains("connect"), "{}", f.explanation);
+        assert!(s.records.iter().any(|r| r.rtype == "POLICY"
+            && matches!(&r.observed, Observed::Failed(w) if w.contains("10.0.0.5"))));
+    }
+
+    #[test]
+    fn allowing_private_addresses_connects() {
+        let fetcher = Fetcher::new(&[], Duration::from_secs(1), 1024).expect("fetcher");
+        let target = Target {
+            fetcher: &fetcher,
+            connect: Some("127.0.0.1:9".parse().expect("addr")),
+            outbound: OutboundPolicy::AllowPrivate,
+            new_id: "1",
+        };
+        let (s, _) = crate::block_on(check(&zone(), "x.test", &mx(), &target));
+        let f = s
+            .findings
+            .iter()
+            .find(|f| f.check == CheckId::MtaStsPolicyUnavailable)
+            .expect("the policy is unavailable");
+        // the connection to the closed port was attempted
+        assert!(f.summary.contains("could not connect"), "{}", f.summary);
+    }
 }

@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use sealwatch_health::{CheckConfig, CheckId, Finding, HealthChecker, HealthReport};
+use sealwatch_health::{
+    CheckConfig, CheckId, Finding, HealthChecker, HealthReport, OutboundPolicy,
+};
 use sealwatch_model::DomainName;
 
 fn from_file() -> HashMap<String, String> {
@@ -65,7 +67,8 @@ pub const OUR_DMARC: &str = "mailto:dmarc@sealwatch.test";
 pub const OUR_TLSRPT: &str = "mailto:tlsrpt@sealwatch.test";
 
 /// The configuration every test starts from: NSD, the test CA, policies from the zones
-/// listener, our addresses, the test blocklists (including one that answers everything).
+/// listener, our addresses, the test blocklists (including one that answers everything),
+/// and private addresses allowed (the test zones put every host on loopback).
 pub fn config() -> CheckConfig {
     let ca = sealwatch_health::load_pem_roots(std::path::Path::new(&var("SEALWATCH_TEST_CA")))
         .expect("the test CA");
@@ -76,6 +79,7 @@ pub fn config() -> CheckConfig {
         https_timeout: Duration::from_secs(10),
         extra_roots: ca,
         mta_sts_connect: Some(https_zones()),
+        outbound: OutboundPolicy::AllowPrivate,
         our_rua: vec![OUR_DMARC.to_owned(), OUR_TLSRPT.to_owned()],
         dkim_selectors: Vec::new(),
         dnsbl_zones: vec!["dnsbl.test".to_owned(), "wild-dnsbl.test".to_owned()],
