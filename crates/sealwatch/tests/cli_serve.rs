@@ -1,6 +1,6 @@
-//! `sealwatch serve` as processes: roles, the SQLite single-process guard, and two
+//! `sealwatch serve` as processes: roles, the SQLite single-process guard, two
 //! worker+scheduler processes on one PostgreSQL database sending each weekly digest exactly
-//! once to the real SMTP sink.
+//! once to the real SMTP sink, and a worker lane that survives a hostile MTA-STS policy host.
 
 #[path = "../../../tests/common/db.rs"]
 mod db;
@@ -400,4 +400,180 @@ async fn an_on_demand_health_check_is_run_by_a_worker_and_shown_by_the_api() {
     assert_eq!(health["latest"]["score"], 100, "{health}");
     assert!(!health["history"].as_array().expect("history").is_empty());
     assert!(err.contains("domain health checked"), "{err}");
+}
+
+/// An HTTPS policy host for `mta-sts.perfect.test` (the test CA's zones certificate) whose
+/// first answers are hostile (chunk sizes of 2^64 and 2^64-1) and whose later answers are
+/// the real policy. Returns its address.
+async fn hostile_then_honest_policy_host(hostile: usize) -> std::net::SocketAddr {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_rustls::rustls;
+
+    let certs = format!("{}/certs", env_var("SEALWATCH_TEST_SERVERS_STATE"));
+    let chain = std::fs::read(format!("{certs}/https-zones-chain.pem")).expect("chain");
+    let key = std::fs::read(format!("{certs}/https-zones.key")).expect("key");
+    let chain = rustls_pemfile::certs(&mut chain.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("PEM certificates");
+    let key = rustls_pemfile::private_key(&mut key.as_slice())
+        .expect("PEM key")
+        .expect("a key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let policy = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/servers/https/www/mta-sts.perfect.test/.well-known/mta-sts.txt"
+    ))
+    .expect("the perfect.test policy");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let served = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let policy = policy.clone();
+            let n = served.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => head.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let answer: Vec<u8> = if n < hostile {
+                    let size = if n % 2 == 0 {
+                        "10000000000000000"
+                    } else {
+                        "ffffffffffffffff"
+                    };
+                    let mut a = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\n"
+                    )
+                    .into_bytes();
+                    a.extend(std::iter::repeat_n(b'x', 256 << 10));
+                    a
+                } else {
+                    let mut a = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        policy.len()
+                    )
+                    .into_bytes();
+                    a.extend_from_slice(&policy);
+                    a
+                };
+                let _ = tls.write_all(&answer).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// One worker lane (`jobs.concurrency = 1`) runs a health check against a policy host that
+/// sends a chunk size that overflows 64 bits; the check is stored with the policy reported
+/// unavailable, and the same lane goes on: it runs the nightly analysis the scheduler plans
+/// at start and the next health check, which reads the real policy. No job panicked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_policy_host_does_not_stop_the_worker_lane() {
+    let db = TestDb::new(Engine::Sqlite, "serve_hostile").await;
+    let dir = workdir("hostile");
+    let config = write_config(&dir.0, &db.url);
+    let policy_host = hostile_then_honest_policy_host(1).await;
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text = text.replace("[jobs]\n", "[jobs]\nconcurrency = 1\n");
+    text.push_str(&format!(
+        "\n[health]\nname_servers = [\"{}\"]\nca_file = \"{}\"\nmta_sts_addr = \"{policy_host}\"\nblocklists = false\ndns_timeout_secs = 2.0\n\n[reporting]\ndmarc_rua = \"dmarc@sealwatch.test\"\ntlsrpt_rua = \"tlsrpt@sealwatch.test\"\n",
+        env_var("SEALWATCH_TEST_DNS"),
+        env_var("SEALWATCH_TEST_CA"),
+    ));
+    std::fs::write(&config, text).expect("config");
+    sealwatch(
+        &config,
+        &["tenant", "add", "perfect", "--domain", "perfect.test"],
+    );
+    let token = String::from_utf8_lossy(
+        &sealwatch(&config, &["admin", "create-token", "--role", "admin"]).stdout,
+    )
+    .trim()
+    .to_owned();
+    let port = free_port();
+    // The scheduler plans this week's health check and today's analysis at its first tick;
+    // the on-demand check below is the second check. One lane runs them all.
+    let child = spawn_serve(&config, &["--bind", &format!("127.0.0.1:{port}")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let domains = loop {
+        if let Some((200, body)) = request(port, "GET", "/api/v1/domains", Some(&token)) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the API did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let domains: serde_json::Value = serde_json::from_str(&domains).expect("json");
+    let id = domains["items"][0]["id"].as_i64().expect("domain id");
+    let path = format!("/api/v1/domains/{id}/health");
+    let (status, body) = request(port, "POST", &path, Some(&token)).expect("post");
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (health, metrics) = loop {
+        let (status, body) = request(port, "GET", &path, Some(&token)).expect("get");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let metrics = get(port, "/metrics").map(|m| m.1).unwrap_or_default();
+        if v["history"].as_array().map_or(0, Vec::len) >= 2
+            && metrics.contains("job=\"analyze-domains\",outcome=\"ok\"")
+        {
+            break (v, metrics);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lane stopped: {body}\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let (status, err) = stop(child);
+    assert!(status.success(), "{err}");
+    let history: Vec<i64> = health["history"]
+        .as_array()
+        .map(|h| h.iter().filter_map(|r| r["score"].as_i64()).collect())
+        .unwrap_or_default();
+    // Newest first: the honest answer after the hostile one.
+    assert_eq!(history.len(), 2, "{health}");
+    assert_eq!(
+        history[0], 100,
+        "the next check read the real policy: {health}"
+    );
+    assert!(
+        history[1] < 100,
+        "the hostile answer is a finding: {health}"
+    );
+    assert!(
+        err.contains("mta-sts-policy-unavailable") || err.contains("domain health checked"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        metrics.contains("sealwatch_jobs_total{job=\"check-domain\",outcome=\"ok\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("outcome=\"panic\""),
+        "no job panicked: {metrics}"
+    );
 }
