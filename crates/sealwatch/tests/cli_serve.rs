@@ -458,7 +458,7 @@ async fn hostile_then_honest_policy_host(hostile: usize) -> std::net::SocketAddr
                     }
                 }
                 let answer: Vec<u8> = if n < hostile {
-                    let size = if n % 2 == 0 {
+                    let size = if n.is_multiple_of(2) {
                         "10000000000000000"
                     } else {
                         "ffffffffffffffff"
