@@ -13,6 +13,10 @@
 //! The routing table (verified domains of active tenants) is read from the database at
 //! most once per refresh interval, by one request at a time, and at once after a change
 //! made through this process ([`Intake::invalidate_routes`]).
+//!
+//! No arithmetic here can overflow on what a stranger sends (lint below).
+
+#![deny(clippy::arithmetic_side_effects)]
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
