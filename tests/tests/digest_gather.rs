@@ -1,6 +1,7 @@
-//! What `gather` reads for a digest, on SQLite and PostgreSQL: open and acknowledged
-//! anomalies appear with their plain-English explanation, dismissed and resolved ones never
-//! do, and the latest health check fills the health slot.
+//! What `gather` reads for a digest, on SQLite and PostgreSQL: the anomalies whose evidence
+//! lies in the week appear with their plain-English explanation (open and acknowledged ones,
+//! ones resolved since marked so, ones a later analysis found), dismissed ones never do, and
+//! the latest health check fills the health slot.
 
 #[path = "../common/db.rs"]
 mod db;
@@ -118,19 +119,46 @@ async fn gather_shows_open_issues_and_the_health_check(engine: Engine) {
         .await
         .expect("health");
 
+    // A catch-up analysis a week later finds an incident whose evidence lies in the week.
+    let mut late = record("mta-sts-policy", "late", "warning");
+    late.window_start = nov_2026(10);
+    late.window_end = nov_2026(12);
+    store
+        .apply_anomaly_changes(
+            t.id,
+            target.domain_id,
+            nov_2026(20),
+            vec![AnomalyChange::Open(late)],
+        )
+        .await
+        .expect("late anomaly");
+
     let data = sealwatch_digest::gather(store, &SetupHints::default(), None, t.id, week)
         .await
         .expect("gather");
     let d = &data.domains[0];
-    let kinds: Vec<&str> = d.issues.iter().map(|i| i.kind.as_str()).collect();
+    let kinds: Vec<(&str, bool)> = d
+        .issues
+        .iter()
+        .map(|i| (i.kind.as_str(), i.resolved))
+        .collect();
     assert_eq!(
         kinds,
-        ["tls-certificate-cluster", "reporter-silent"],
-        "most urgent first, no dismissed or resolved"
+        [
+            ("tls-certificate-cluster", false),
+            ("mta-sts-policy", false),
+            ("reporter-silent", false),
+            ("dane", true)
+        ],
+        "open ones most urgent first, then the one resolved since; never the dismissed one"
     );
-    assert!(d.issues[1].acknowledged);
+    assert!(d.issues[2].acknowledged);
     assert_eq!(d.issues[0].what_to_do, "Fix mx1.");
-    assert_eq!(d.issues[0].since, "2026-11-13");
+    assert_eq!(d.issues[0].since, "2026-11-13", "the day it was found");
+    assert_eq!(
+        d.issues[1].since, "2026-11-10",
+        "found later, dated by its evidence"
+    );
     let health = d.health.as_ref().expect("health slot");
     assert_eq!(
         (
@@ -147,7 +175,7 @@ async fn gather_shows_open_issues_and_the_health_check(engine: Engine) {
     assert_eq!(
         Verdict::of(&data),
         Verdict::Issues {
-            count: 2,
+            count: 3,
             urgent: 1
         }
     );
@@ -155,7 +183,7 @@ async fn gather_shows_open_issues_and_the_health_check(engine: Engine) {
     assert!(
         composed
             .subject
-            .ends_with("2026-W46: 2 issues need attention"),
+            .ends_with("2026-W46: 3 issues need attention"),
         "{}",
         composed.subject
     );
@@ -168,16 +196,36 @@ async fn gather_shows_open_issues_and_the_health_check(engine: Engine) {
         !composed.text.contains("false-alarm"),
         "dismissed anomalies never appear"
     );
-    assert!(
-        !composed.text.contains("dane on old"),
-        "resolved anomalies never appear"
-    );
 
-    // A week before the anomalies were first seen shows none of them.
-    let earlier = sealwatch_digest::gather(store, &SetupHints::default(), None, t.id, week.prev())
+    // A week that ends before any evidence shows none of them.
+    let earlier = sealwatch_digest::gather(
+        store,
+        &SetupHints::default(),
+        None,
+        t.id,
+        week.prev().prev(),
+    )
+    .await
+    .expect("gather");
+    assert!(earlier.domains[0].issues.is_empty());
+    // The week after: the open ones stay while they are open; the resolved one does not
+    // (its evidence ended before that week).
+    let later = sealwatch_digest::gather(store, &SetupHints::default(), None, t.id, week.next())
         .await
         .expect("gather");
-    assert!(earlier.domains[0].issues.is_empty());
+    let kinds: Vec<&str> = later.domains[0]
+        .issues
+        .iter()
+        .map(|i| i.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "tls-certificate-cluster",
+            "mta-sts-policy",
+            "reporter-silent"
+        ]
+    );
 }
 
 on_both_engines!(gather_shows_open_issues_and_the_health_check);

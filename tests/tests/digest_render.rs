@@ -56,6 +56,7 @@ fn sample() -> DigestData {
         kind: "tls-certificate-cluster".into(),
         severity: IssueSeverity::Critical,
         acknowledged: false,
+        resolved: false,
         summary: "The certificate of mx1.example.com has expired; 5 reporters failed to deliver over TLS.".into(),
         what_happened: "Since 19 October, mail servers at Google, Microsoft and 3 other providers could not verify the certificate of mx1.example.com.".into(),
         what_it_means: "Senders that require encryption cannot deliver to this server; mail may be delayed or bounced.".into(),
@@ -81,6 +82,7 @@ fn sample() -> DigestData {
             this_week: week_numbers(12_345, 310),
             last_week: week_numbers(11_900, 0),
             reporters_missing: vec!["Yahoo".into()],
+            regular_reporters_missing: vec![],
             issues: vec![issue],
             tls: TlsSection {
                 mta_sts_mode: Some("enforce".into()),
@@ -127,6 +129,7 @@ fn no_data_sample() -> DigestData {
         this_week: WeekNumbers::default(),
         last_week: WeekNumbers::default(),
         reporters_missing: vec![],
+        regular_reporters_missing: vec![],
         issues: vec![],
         tls: TlsSection::default(),
         sources: vec![],

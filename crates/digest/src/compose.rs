@@ -10,7 +10,8 @@
 
 use askama::Template;
 
-use crate::data::{DigestData, DomainDigest, IssueSeverity, WeekNumbers, rate};
+use crate::data::{DigestData, DomainDigest, Issue, IssueSeverity, WeekNumbers, rate};
+use crate::signals;
 use crate::{DigestError, IsoWeek};
 
 /// A rendered digest.
@@ -24,10 +25,13 @@ pub struct Composed {
 /// The week's verdict, shown in the subject and the heading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Reports arrived and nothing is open.
+    /// Reports arrived, nothing is open and the numbers show nothing unexplained.
     AllClear,
-    /// This many open issues (the count includes acknowledged ones).
+    /// This many open issues (the count includes acknowledged ones and changes in the
+    /// numbers that no anomaly explains).
     Issues { count: usize, urgent: usize },
+    /// Something happened this week and has been resolved since; nothing is open.
+    ResolvedSince { count: usize },
     /// No reports this week, but there were some before.
     NoReportsThisWeek,
     /// No reports ever: the domain's DNS does not point reports at us yet.
@@ -38,24 +42,30 @@ impl Verdict {
     /// The verdict of a week.
     pub fn of(data: &DigestData) -> Verdict {
         let any_data = data.domains.iter().any(DomainDigest::has_data);
-        let issues: Vec<_> = data
+        let issues: Vec<Issue> = data
             .domains
             .iter()
-            .flat_map(|d| shown_issues(d, any_data))
+            .flat_map(|d| shown_issues(d, data.week, any_data))
             .collect();
+        let (resolved, open): (Vec<&Issue>, Vec<&Issue>) = issues.iter().partition(|i| i.resolved);
         // While other domains report, a domain without reports is an issue of its own.
         let silent = if any_data {
             data.domains.iter().filter(|d| !d.has_data()).count()
         } else {
             0
         };
-        if !issues.is_empty() || silent > 0 {
+        if !open.is_empty() || silent > 0 {
             return Verdict::Issues {
-                count: issues.len() + silent,
-                urgent: issues
+                count: open.len() + silent,
+                urgent: open
                     .iter()
                     .filter(|i| i.severity == IssueSeverity::Critical)
                     .count(),
+            };
+        }
+        if !resolved.is_empty() {
+            return Verdict::ResolvedSince {
+                count: resolved.len(),
             };
         }
         if any_data {
@@ -73,6 +83,10 @@ impl Verdict {
             Verdict::AllClear => "All clear".to_owned(),
             Verdict::Issues { count: 1, .. } => "1 issue needs attention".to_owned(),
             Verdict::Issues { count, .. } => format!("{count} issues need attention"),
+            Verdict::ResolvedSince { count: 1 } => "1 issue this week, resolved since".to_owned(),
+            Verdict::ResolvedSince { count } => {
+                format!("{count} issues this week, resolved since")
+            }
             Verdict::NoReportsThisWeek => "No reports arrived this week".to_owned(),
             Verdict::NoReportsYet => "No reports yet, one DNS change needed".to_owned(),
         }
@@ -82,18 +96,29 @@ impl Verdict {
         match self {
             Verdict::AllClear => "ok",
             Verdict::Issues { urgent, .. } if urgent > 0 => "critical",
-            Verdict::Issues { .. } => "warning",
+            Verdict::Issues { .. } | Verdict::ResolvedSince { .. } => "warning",
             Verdict::NoReportsThisWeek | Verdict::NoReportsYet => "nodata",
         }
     }
 }
 
-/// Issues shown for a domain: a tenant-wide "no data" note replaces `no-data` findings.
-fn shown_issues(d: &DomainDigest, tenant_has_data: bool) -> Vec<&crate::data::Issue> {
-    d.issues
+/// Issues shown for a domain, open ones first (most urgent first), then those resolved
+/// since: a tenant-wide "no data" note replaces `no-data` findings, and changes in the
+/// numbers that no issue explains are one issue of their own ([`signals::unexplained`]).
+fn shown_issues(d: &DomainDigest, week: IsoWeek, tenant_has_data: bool) -> Vec<Issue> {
+    let mut out: Vec<Issue> = d
+        .issues
         .iter()
         .filter(|i| !(i.kind == "no-data" && (!tenant_has_data || !d.has_data())))
-        .collect()
+        .cloned()
+        .collect();
+    if d.has_data()
+        && let Some(unexplained) = signals::unexplained(d, week)
+    {
+        out.push(unexplained);
+    }
+    out.sort_by_key(|i| (i.resolved, std::cmp::Reverse(i.severity)));
+    out
 }
 
 /// Sources listed for a domain without open issues.
@@ -335,6 +360,7 @@ struct IssueView {
     level: &'static str,
     label: &'static str,
     acknowledged: bool,
+    resolved: bool,
     summary: String,
     what_happened: String,
     what_it_means: String,
@@ -543,7 +569,7 @@ fn domain_summary(d: &DomainDigest, issues: usize) -> String {
 }
 
 fn domain_view(d: &DomainDigest, data: &DigestData, tenant_has_data: bool) -> DomainView {
-    let issues: Vec<IssueView> = shown_issues(d, tenant_has_data)
+    let issues: Vec<IssueView> = shown_issues(d, data.week, tenant_has_data)
         .into_iter()
         .enumerate()
         .map(|(i, x)| IssueView {
@@ -551,6 +577,7 @@ fn domain_view(d: &DomainDigest, data: &DigestData, tenant_has_data: bool) -> Do
             level: x.severity.as_str(),
             label: x.severity.label(),
             acknowledged: x.acknowledged,
+            resolved: x.resolved,
             summary: defang_prose(&x.summary),
             what_happened: defang_prose(&x.what_happened),
             what_it_means: defang_prose(&x.what_it_means),
@@ -715,7 +742,7 @@ fn domain_view(d: &DomainDigest, data: &DigestData, tenant_has_data: bool) -> Do
         domain: d.domain.clone(),
         has_data: d.has_data(),
         healthy: issues.is_empty() && d.has_data(),
-        summary: domain_summary(d, issues.len()),
+        summary: domain_summary(d, issues.iter().filter(|i| !i.resolved).count()),
         stats,
         stats_text,
         issues,
@@ -785,6 +812,17 @@ fn opening(data: &DigestData, verdict: Verdict, domains: &[DomainView]) -> Strin
             };
             format!(
                 "{what} for {list}{urgency}. Most important: {first} Each item below says what happened, what it means, what to do and who usually fixes it."
+            )
+        }
+        Verdict::ResolvedSince { count } => {
+            let what = if count == 1 {
+                "One problem".to_owned()
+            } else {
+                format!("{count} problems")
+            };
+            format!(
+                "{what} affected {list} this week and {} been resolved since, so nothing needs doing now. Each item below says what happened and what it meant; the numbers of the week are below.",
+                if count == 1 { "has" } else { "have" }
             )
         }
         Verdict::NoReportsThisWeek => format!(
@@ -896,6 +934,7 @@ mod tests {
             this_week: numbers(1000),
             last_week: numbers(900),
             reporters_missing: vec![],
+            regular_reporters_missing: vec![],
             issues: vec![],
             tls: TlsSection {
                 mta_sts_mode: Some("enforce".into()),
@@ -932,6 +971,7 @@ mod tests {
             kind: kind.into(),
             severity,
             acknowledged: false,
+            resolved: false,
             summary: "Certificate expired on mx1.example.com.".into(),
             what_happened: "Senders could not verify the certificate.".into(),
             what_it_means: "Mail may be delayed.".into(),
@@ -990,6 +1030,151 @@ mod tests {
         assert!(
             c.text
                 .contains("Most important: no reports arrived for example.org.")
+        );
+    }
+
+    /// Every condition that must never read "All clear": each one alone, on an otherwise
+    /// healthy week, makes the verdict an issue; an anomaly of the related kind explains
+    /// it (no second issue); an unrelated one does not.
+    #[test]
+    fn numbers_that_cross_a_line_never_read_all_clear() {
+        type Case = (
+            &'static str,
+            fn(&mut DomainDigest),
+            &'static str,
+            &'static str,
+        );
+        let cases: [Case; 6] = [
+            (
+                "TLS success rate down from the week before",
+                |d| {
+                    d.this_week.tls_successful = 528;
+                    d.this_week.tls_failed = 472;
+                },
+                "tls-certificate-cluster",
+                "dmarc-auth-drop",
+            ),
+            (
+                "TLS success rate low without a week before",
+                |d| {
+                    d.last_week.tls_successful = 0;
+                    d.last_week.tls_failed = 0;
+                    d.this_week.tls_successful = 90;
+                    d.this_week.tls_failed = 10;
+                },
+                "tls-single-provider",
+                "reporter-silent",
+            ),
+            (
+                "DMARC pass rate drop",
+                |d| d.this_week.dmarc_passed = d.this_week.messages * 7 / 10,
+                "dmarc-auth-drop",
+                "tls-certificate-cluster",
+            ),
+            (
+                "a missing reporter",
+                |d| {
+                    d.reporters_missing = vec!["Microsoft".into()];
+                    d.regular_reporters_missing = vec!["Microsoft".into()];
+                },
+                "reporter-silent",
+                "dmarc-auth-drop",
+            ),
+            (
+                "a new failing source of real volume",
+                |d| {
+                    d.sources.push(SourceRow {
+                        ip: "198.51.100.66".into(),
+                        messages: 14_000,
+                        dmarc_passed: 0,
+                        dkim_aligned: 0,
+                        spf_aligned: 0,
+                        new: true,
+                    })
+                },
+                "dmarc-new-unauthenticated-source",
+                "tls-certificate-cluster",
+            ),
+            (
+                "MTA-STS policy failures",
+                |d| d.tls.failure_types = vec![("sts-policy-fetch-error".into(), 12)],
+                "mta-sts-policy",
+                "dmarc-auth-drop",
+            ),
+        ];
+        for (name, change, explains, unrelated) in cases {
+            let mut d = domain("example.com");
+            assert_eq!(
+                Verdict::of(&data(vec![d.clone()])),
+                Verdict::AllClear,
+                "{name}"
+            );
+            change(&mut d);
+            let week = data(vec![d.clone()]);
+            assert_eq!(
+                Verdict::of(&week),
+                Verdict::Issues {
+                    count: 1,
+                    urgent: 0
+                },
+                "{name}"
+            );
+            let c = compose(&week).expect("renders");
+            let text = c.text.replace('\u{200B}', "");
+            assert!(!text.contains("othing needs doing"), "{name}: {text}");
+            assert!(
+                text.contains("Something changed for example.com that we could not classify"),
+                "{name}: {text}"
+            );
+            let mut explained = d.clone();
+            explained
+                .issues
+                .push(issue(explains, IssueSeverity::Warning));
+            assert_eq!(
+                Verdict::of(&data(vec![explained])),
+                Verdict::Issues {
+                    count: 1,
+                    urgent: 0
+                },
+                "{name}: explained by {explains}, one issue"
+            );
+            let mut other = d.clone();
+            other.issues.push(issue(unrelated, IssueSeverity::Warning));
+            assert_eq!(
+                Verdict::of(&data(vec![other])),
+                Verdict::Issues {
+                    count: 2,
+                    urgent: 0
+                },
+                "{name}: {unrelated} does not explain it"
+            );
+        }
+    }
+
+    #[test]
+    fn a_week_whose_problem_was_resolved_since_says_so() {
+        let mut d = domain("example.com");
+        let mut fixed = issue("tls-certificate-cluster", IssueSeverity::Critical);
+        fixed.resolved = true;
+        d.issues.push(fixed);
+        let week = data(vec![d.clone()]);
+        assert_eq!(Verdict::of(&week), Verdict::ResolvedSince { count: 1 });
+        let c = compose(&week).expect("renders");
+        assert!(
+            c.subject.ends_with("1 issue this week, resolved since"),
+            "{}",
+            c.subject
+        );
+        assert!(c.text.contains("resolved since"), "{}", c.text);
+        assert!(!c.text.contains("Good news"), "{}", c.text);
+        // An open issue next to it decides the verdict.
+        d.issues.push(issue("reporter-silent", IssueSeverity::Info));
+        assert_eq!(
+            Verdict::of(&data(vec![d])),
+            Verdict::Issues {
+                count: 1,
+                urgent: 0
+            }
         );
     }
 

@@ -39,7 +39,11 @@ pub struct DomainDigest {
     pub last_week: WeekNumbers,
     /// Reporters that sent reports in the four weeks before but none this week.
     pub reporters_missing: Vec<String>,
-    /// Open and acknowledged anomalies (never dismissed or resolved ones), most urgent first.
+    /// Of those, the ones that reported on most days (five of seven) of every one of the four
+    /// weeks before.
+    pub regular_reporters_missing: Vec<String>,
+    /// Anomalies of the week, most urgent first: open and acknowledged ones, and resolved
+    /// ones whose evidence lies in the week (marked resolved); never dismissed ones.
     pub issues: Vec<Issue>,
     /// Inbound encryption.
     pub tls: TlsSection,
@@ -147,7 +151,7 @@ impl IssueSeverity {
     }
 }
 
-/// An open anomaly, in the analysis' plain English.
+/// An anomaly, in the analysis' plain English.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
     /// Stable kind id (`tls-certificate-cluster`, …).
@@ -155,6 +159,8 @@ pub struct Issue {
     pub severity: IssueSeverity,
     /// Staff acknowledged it and are working on it.
     pub acknowledged: bool,
+    /// It happened in this week and has been resolved since.
+    pub resolved: bool,
     /// One line.
     pub summary: String,
     pub what_happened: String,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Duration;
 use sealwatch_analytics::{self as analytics, Day, Rollup, day_of};
-use sealwatch_store::{DigestTenant, DomainData, Store};
+use sealwatch_store::{DigestAnomaly, DigestTenant, DomainData, Store};
 
 use crate::data::{
     DigestData, DomainDigest, HealthSlot, Issue, IssueSeverity, MxRow, SetupHints, SourceRow,
@@ -49,7 +49,7 @@ pub async fn gather_tenant(
     let anomalies = if tenant.domains.is_empty() {
         Vec::new()
     } else {
-        store.digest_anomalies(tenant.id).await?
+        store.digest_anomalies(tenant.id, first).await?
     };
     let health = store
         .latest_health_checks(tenant.id, week.end() + Duration::days(7))
@@ -62,7 +62,7 @@ pub async fn gather_tenant(
         d.issues = anomalies
             .iter()
             .filter(|a| a.domain_id == *domain_id)
-            .filter(|a| a.first_seen_day <= last)
+            .filter(|a| in_week(a, first, last))
             .map(|a| {
                 let e = |k: &str| {
                     a.explanation
@@ -75,16 +75,24 @@ pub async fn gather_tenant(
                     kind: a.kind.clone(),
                     severity: IssueSeverity::parse(&a.severity),
                     acknowledged: a.status == "acknowledged",
+                    resolved: a.status == "resolved",
                     summary: a.summary.clone(),
                     what_happened: e("what_happened"),
                     what_it_means: e("what_it_means"),
                     what_to_do: e("what_to_do"),
                     who_fixes_it: e("who_fixes_it"),
-                    since: analytics::format_day(a.first_seen_day),
+                    // The day it was found; for one found after the week (a catch-up
+                    // run), the first day of its evidence in the judged window.
+                    since: analytics::format_day(if a.first_seen_day <= last {
+                        a.first_seen_day
+                    } else {
+                        a.window_start
+                    }),
                 }
             })
             .collect();
-        d.issues.sort_by_key(|i| std::cmp::Reverse(i.severity));
+        d.issues
+            .sort_by_key(|i| (i.resolved, std::cmp::Reverse(i.severity)));
         d.health = health
             .iter()
             .find(|h| h.domain_id == *domain_id)
@@ -104,6 +112,18 @@ pub async fn gather_tenant(
         setup: setup.clone(),
         unsubscribe_url,
     })
+}
+
+/// Whether a week (days `first..=last`) shows an anomaly: one whose evidence overlaps the
+/// week, whatever day the analysis found it (a catch-up run finds last week's incident
+/// today), and, while it is still open, one found before the week ends.
+fn in_week(a: &DigestAnomaly, first: Day, last: Day) -> bool {
+    let overlaps = a.window_start <= last && a.window_end >= first;
+    match a.status.as_str() {
+        "open" | "acknowledged" => overlaps || a.first_seen_day <= last,
+        "resolved" => overlaps,
+        _ => false,
+    }
 }
 
 /// What changed between two stored health reports, in plain English. Reports that do not
@@ -283,6 +303,10 @@ fn numbers(rollup: &Rollup, first: Day, last: Day) -> WeekNumbers {
     n
 }
 
+/// Days of a week a reporter must have reported on, in each of the weeks before, for its
+/// silence this week to be news.
+const REGULAR_DAYS_PER_WEEK: usize = 5;
+
 /// The numbers, sources and TLS section of one domain for the week `first..=last`.
 fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDigest {
     let input = input_of(domain, &data);
@@ -294,6 +318,26 @@ fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDig
     let missing: Vec<String> = reporters_in(&rollup, first - HISTORY_WEEKS * 7, first - 1)
         .difference(&seen)
         .filter_map(|k| rollup.reporters.get(k)?.names.iter().next().cloned())
+        .collect();
+    // Of those, the ones that reported on most days of every one of the weeks before: their
+    // silence is news, an occasional reporter's is not.
+    let regular_missing: Vec<String> = rollup
+        .reporters
+        .iter()
+        .filter(|(k, _)| !seen.contains(*k))
+        .filter(|(_, p)| {
+            (1..=HISTORY_WEEKS).all(|w| {
+                let (from, to) = (first - w * 7, first - w * 7 + 6);
+                let days: BTreeSet<Day> = p
+                    .dmarc_days
+                    .range(from..=to)
+                    .chain(p.tls_days.range(from..=to))
+                    .copied()
+                    .collect();
+                days.len() >= REGULAR_DAYS_PER_WEEK
+            })
+        })
+        .filter_map(|(_, p)| p.names.iter().next().cloned())
         .collect();
 
     let before = networks_in(&rollup, first - HISTORY_WEEKS * 7, first - 1);
@@ -317,6 +361,7 @@ fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDig
         this_week,
         last_week,
         reporters_missing: missing,
+        regular_reporters_missing: regular_missing,
         issues: Vec::new(),
         tls: tls_section(&input, &rollup, first, last),
         sources,

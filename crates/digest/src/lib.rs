@@ -50,6 +50,7 @@ mod gather;
 mod mailer;
 mod schedule;
 mod service;
+pub mod signals;
 mod week;
 
 pub use compose::{

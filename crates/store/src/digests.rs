@@ -110,10 +110,13 @@ pub struct DigestAnomaly {
     pub domain_id: i64,
     pub kind: String,
     pub severity: String,
-    /// `open` or `acknowledged`.
+    /// `open`, `acknowledged` or `resolved`.
     pub status: String,
     pub first_seen_day: i32,
     pub last_seen_day: i32,
+    /// The days its evidence covers (days since 1970-01-01, inclusive).
+    pub window_start: i32,
+    pub window_end: i32,
     pub summary: String,
     /// The plain-English explanation (JSON object).
     pub explanation: serde_json::Value,
@@ -274,11 +277,25 @@ impl Store {
         Ok(())
     }
 
-    /// A tenant's open and acknowledged anomalies, most severe first.
-    pub async fn digest_anomalies(&self, tenant_id: i64) -> Result<Vec<DigestAnomaly>> {
+    /// A tenant's anomalies a digest may show: open and acknowledged ones, and resolved ones
+    /// whose evidence reaches `since_day` or later (what happened in a week is shown even
+    /// when it was resolved since). Dismissed ones never. Most severe first.
+    pub async fn digest_anomalies(
+        &self,
+        tenant_id: i64,
+        since_day: i32,
+    ) -> Result<Vec<DigestAnomaly>> {
         Ok(anomaly::Entity::find()
             .filter(anomaly::Column::TenantId.eq(tenant_id))
-            .filter(anomaly::Column::Status.is_in(["open", "acknowledged"]))
+            .filter(
+                Condition::any()
+                    .add(anomaly::Column::Status.is_in(["open", "acknowledged"]))
+                    .add(
+                        Condition::all()
+                            .add(anomaly::Column::Status.eq("resolved"))
+                            .add(anomaly::Column::WindowEnd.gte(since_day)),
+                    ),
+            )
             .order_by_desc(anomaly::Column::SeverityRank)
             .order_by_desc(anomaly::Column::LastSeenDay)
             .order_by_asc(anomaly::Column::Id)
@@ -294,6 +311,8 @@ impl Store {
                 status: a.status,
                 first_seen_day: a.first_seen_day,
                 last_seen_day: a.last_seen_day,
+                window_start: a.window_start,
+                window_end: a.window_end,
                 summary: a.summary,
             })
             .collect())
