@@ -134,3 +134,33 @@ pub fn tls_email(
     email.splice(0..0, header.into_bytes());
     email
 }
+
+/// The gzip'd report that [`aggregate_email`] attaches.
+pub fn aggregate_gzip(
+    org: &str,
+    report_id: &str,
+    domain: &str,
+    begin: i64,
+    records: &[(&str, u64)],
+) -> Vec<u8> {
+    gzip(aggregate_xml(org, report_id, domain, begin, begin + 86_399, records).as_bytes())
+}
+
+/// An email like [`aggregate_email`] whose attachment is `gz` as given (cut short, say).
+pub fn aggregate_email_carrying(
+    org: &str,
+    report_id: &str,
+    domain: &str,
+    begin: i64,
+    gz: &[u8],
+) -> Vec<u8> {
+    let name = format!("{org}!{domain}!{begin}!{}.xml.gz", begin + 86_399);
+    report_email(
+        &format!("noreply-dmarc@{org}"),
+        &format!("Report Domain: {domain} Submitter: {org} Report-ID: <{report_id}>"),
+        &format!("{report_id}.{domain}@{org}"),
+        &name,
+        "application/gzip",
+        gz,
+    )
+}

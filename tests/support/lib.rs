@@ -19,7 +19,7 @@ use base64::Engine as _;
 use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 pub use sealwatch_model::{AggregateReport, FailureReport, Report, TlsReport};
-pub use sealwatch_parser::{Limits, ParseError, Parsed, Parser, PartFailure};
+pub use sealwatch_parser::{Limits, ParseError, Parsed, Parser, PartFailure, Truncation};
 
 // ---------------------------------------------------------------------------------------
 // Fixtures

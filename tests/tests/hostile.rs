@@ -2,8 +2,8 @@
 //! without ever expanding, inflating or recursing past the [`Limits`].
 
 use sealwatch_tests::{
-    AggregateXml, Email, Limits, ParseError, Part, aggregate_report, assert_warning, fixture,
-    fixture_text, gzip, gzip_of_zeros, parse_err, parse_err_with, parse_ok, parse_ok_with,
+    AggregateXml, Email, Limits, ParseError, Part, Truncation, aggregate_report, assert_warning,
+    fixture, fixture_text, gzip, gzip_of_zeros, parse_err, parse_err_with, parse_ok_with,
     source_ips, zip, zip_stored,
 };
 
@@ -101,9 +101,23 @@ fn json_that_is_not_a_tls_report_is_not_a_report() {
 
 #[test]
 fn broken_json_is_invalid_json() {
-    let err = parse_err(br#"{"organization-name": "x", "policies": ["#, None);
+    let err = parse_err(br#"{"organization-name": "x", "policies": [}"#, None);
     assert!(matches!(err, ParseError::InvalidJson(_)), "{err:?}");
     assert_eq!(err.code(), "invalid-json");
+}
+
+#[test]
+fn json_cut_short_is_truncated_not_invalid() {
+    let cut = br#"{"organization-name": "x", "policies": ["#;
+    let err = parse_err(cut, None);
+    assert_eq!(
+        err,
+        ParseError::Truncated {
+            what: Truncation::Json,
+            bytes: cut.len() as u64
+        }
+    );
+    assert_eq!(err.code(), "truncated");
 }
 
 #[test]
@@ -470,34 +484,43 @@ fn external_entities_are_never_resolved() {
 }
 
 #[test]
-fn a_truncated_report_keeps_the_records_before_the_cut() {
-    let r = aggregate_report(&fixture("hostile-truncated.xml"), None);
-    assert_eq!(r.report_id.as_str(), "cut-20240601");
-    assert_eq!(source_ips(&r), ["192.0.2.1", "192.0.2.2"]);
-    assert_eq!(r.message_count, 30);
-    assert_warning(
-        &r.warnings,
-        "document ended before all elements were closed (truncated?)",
+fn a_truncated_report_is_an_error_not_the_records_before_the_cut() {
+    let input = fixture("hostile-truncated.xml");
+    let err = parse_err(&input, None);
+    assert_eq!(
+        err,
+        ParseError::Truncated {
+            what: Truncation::Xml,
+            bytes: input.len() as u64
+        }
     );
-    assert_warning(&r.warnings, "record 3 dropped: no <count>");
+    assert_eq!(err.code(), "truncated");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the XML document ends early after {} of its bytes: the report is incomplete",
+            input.len()
+        )
+    );
 }
 
 #[test]
-fn a_truncated_gzip_keeps_the_records_before_the_cut() {
+fn a_truncated_gzip_is_an_error_not_the_records_before_the_cut() {
     let full = gzip(&fixture("hostile-truncated.xml"));
     // Drop the 8-byte trailer and the end of the deflate stream.
     let cut = &full[..full.len() - 12];
-    let parsed = parse_ok(cut, Some("cut.xml.gz"));
-    let [sealwatch_tests::Report::DmarcAggregate(r)] = &parsed.reports[..] else {
-        panic!("expected one aggregate report, got {:?}", parsed.failures);
-    };
-    assert_eq!(r.report_id.as_str(), "cut-20240601");
-    assert!(
-        !r.records.is_empty(),
-        "the first record precedes the damaged tail"
+    let err = parse_err(cut, Some("cut.xml.gz"));
+    assert_eq!(
+        err,
+        ParseError::Truncated {
+            what: Truncation::Gzip,
+            bytes: cut.len() as u64
+        }
     );
-    assert_eq!(source_ips(r)[0], "192.0.2.1");
-    assert_warning(&r.warnings, "gzip stream damaged");
+    // The whole report, cut only at the end of its gzip trailer, is just as incomplete.
+    let whole = gzip(&fixture("pkg-report.xml"));
+    let err = parse_err(&whole[..whole.len() - 1], Some("report.xml.gz"));
+    assert_eq!(err.code(), "truncated", "{err}");
 }
 
 #[test]

@@ -580,6 +580,134 @@ async fn a_posted_copy_never_outranks_a_delivered_one(engine: Engine) {
     assert_eq!(db.store.counts().await.expect("counts").dmarc_messages, 30);
 }
 
+/// A report cut short in transit is quarantined whole, never counted as the records before
+/// the cut; the complete copy that arrives later is stored as the first copy of its report,
+/// not as a conflicting duplicate of the damaged one.
+async fn a_truncated_report_is_quarantined_and_its_complete_copy_stored_later(engine: Engine) {
+    let db = TestDb::new(engine, "truncated").await;
+    three_tenants(&db.store).await;
+    let ips: Vec<String> = (0..50).map(|i| format!("192.0.2.{i}")).collect();
+    let records: Vec<(&str, u64)> = ips
+        .iter()
+        .zip(1u64..)
+        .map(|(ip, count)| (ip.as_str(), count))
+        .collect();
+    let messages: i64 = (1..=50).sum();
+    let gz = reports::aggregate_gzip("google.com", "cut-1", "alpha.example", DAY, &records);
+    let cut_email = reports::aggregate_email_carrying(
+        "google.com",
+        "cut-1",
+        "alpha.example",
+        DAY,
+        &gz[..gz.len() / 2],
+    );
+    let whole_email =
+        reports::aggregate_email_carrying("google.com", "cut-1", "alpha.example", DAY, &gz);
+    assert_eq!(
+        whole_email,
+        reports::aggregate_email("google.com", "cut-1", "alpha.example", DAY, &records)
+    );
+
+    // The damaged copy first: quarantined with its raw bytes, nothing counted.
+    let first = Dir::new("truncated-first");
+    first.write("cut.eml", &cut_email);
+    let out = import(&db.store, &[&first.0], None).await;
+    assert_eq!(out.stored, 0, "{out:?}");
+    assert_eq!(out.quarantined.get("truncated"), Some(&1), "{out:?}");
+    assert_eq!(out.quarantined_total(), 1, "{out:?}");
+    let conn = db.store.connection();
+    let q = quarantine::Entity::find()
+        .all(conn)
+        .await
+        .expect("quarantine");
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].reason, "truncated");
+    assert!(
+        q[0].detail.contains("the gzip stream ends early after")
+            && q[0].detail.contains("the report is incomplete"),
+        "{}",
+        q[0].detail
+    );
+    let raw = raw_message::Entity::find_by_id(q[0].raw_message_id)
+        .one(conn)
+        .await
+        .expect("raw")
+        .expect("kept");
+    assert_eq!(raw.bytes, cut_email, "raw bytes kept byte for byte");
+    assert_eq!(raw.outcome, "quarantined");
+    let counts = db.store.counts().await.expect("counts");
+    assert_eq!(
+        (
+            counts.dmarc_reports,
+            counts.dmarc_records,
+            counts.dmarc_messages
+        ),
+        (0, 0, 0)
+    );
+
+    // Retrying the same bytes changes nothing: they are still cut short.
+    let retried = sealwatch_ingest::retry_quarantined(
+        &db.store,
+        &Parser::default(),
+        sealwatch_store::Scope::All,
+        q[0].id,
+    )
+    .await
+    .expect("retry");
+    assert_eq!(retried.outcome.stored, 0, "{retried:?}");
+    assert_eq!(
+        retried.outcome.quarantined.get("truncated"),
+        Some(&1),
+        "{retried:?}"
+    );
+
+    // The complete copy later: stored as the report, with all its records.
+    let later = Dir::new("truncated-later");
+    later.write("whole.eml", &whole_email);
+    let out = import(&db.store, &[&later.0], None).await;
+    assert_eq!(out.stored, 1, "{out:?}");
+    assert_eq!(out.duplicates, 0, "{out:?}");
+    assert_eq!(out.quarantined_total(), 0, "{out:?}");
+    let stored = dmarc_report::Entity::find()
+        .filter(dmarc_report::Column::ReportId.eq("cut-1"))
+        .all(conn)
+        .await
+        .expect("reports");
+    assert_eq!(stored.len(), 1);
+    let counts = db.store.counts().await.expect("counts");
+    assert_eq!(counts.dmarc_reports, 1);
+    assert_eq!(counts.dmarc_records, 50);
+    assert_eq!(counts.dmarc_messages, messages);
+    let q = quarantine::Entity::find()
+        .all(conn)
+        .await
+        .expect("quarantine");
+    assert!(
+        q.iter().all(|e| e.reason == "truncated"),
+        "no conflicting duplicate: {q:?}"
+    );
+
+    // The counts are those of the complete report alone.
+    let alone = TestDb::new(engine, "truncatedalone").await;
+    three_tenants(&alone.store).await;
+    import(&alone.store, &[&later.0], None).await;
+    let only_whole = alone.store.counts().await.expect("counts");
+    assert_eq!(
+        (
+            counts.dmarc_reports,
+            counts.dmarc_records,
+            counts.dmarc_messages,
+            counts.tls_reports
+        ),
+        (
+            only_whole.dmarc_reports,
+            only_whole.dmarc_records,
+            only_whole.dmarc_messages,
+            only_whole.tls_reports
+        )
+    );
+}
+
 on_both_engines!(
     a_shared_mailbox_export_routes_each_report_and_reimport_stores_nothing_new,
     unparsable_input_is_quarantined_with_its_raw_bytes,
@@ -587,4 +715,5 @@ on_both_engines!(
     the_same_report_twice_counts_once_and_a_conflicting_copy_is_quarantined,
     a_per_tenant_import_never_routes_to_another_tenant,
     a_posted_copy_never_outranks_a_delivered_one,
+    a_truncated_report_is_quarantined_and_its_complete_copy_stored_later,
 );

@@ -7,7 +7,9 @@
 //! to its closing tag (or to the next element the schema knows), ignores elements it does
 //! not know, and closes containers whose end tag is missing. Nothing from a DTD is ever
 //! expanded, so entity bombs have no effect. A damaged record is dropped with a warning;
-//! the rest of the report survives.
+//! the rest of the report survives. A document that ends while a report element is still
+//! open was cut short: it is [`ParseError::Truncated`], never a report of the records
+//! before the cut. Anything after the closed report is ignored.
 
 use std::borrow::Cow;
 
@@ -22,7 +24,7 @@ use sealwatch_model::{
 use sealwatch_model::{Alignment, DiscoveryMethod};
 
 use crate::Limits;
-use crate::error::ParseError;
+use crate::error::{ParseError, Truncation};
 use crate::hints::Hints;
 use crate::text::{Decoded, TextRepairs, clean_xml_text, decode_document};
 use crate::warnings::Warnings;
@@ -314,6 +316,10 @@ struct Scanner<'a, 'l> {
     saw_schema: bool,
     saw_feedback: bool,
     extensions: Vec<String>,
+    /// Length of the document as received, for the truncation error.
+    input_len: usize,
+    /// The input ended inside the end tag of an open element (`</feedback`).
+    ended_in_end_tag: bool,
 }
 
 /// Parses a DMARC aggregate report document.
@@ -338,6 +344,8 @@ pub(crate) fn parse_aggregate(
         saw_schema: false,
         saw_feedback: false,
         extensions: Vec::new(),
+        input_len: bytes.len(),
+        ended_in_end_tag: false,
     };
     scanner.stack.push(Ctx::Root);
     match decoded {
@@ -385,8 +393,13 @@ impl<'a> Scanner<'a, '_> {
                     let start = lt.saturating_add(2);
                     let ne = name_end(b, start);
                     let name = local(&b[start..ne]);
-                    pos = memchr(b'>', &b[ne..])
-                        .map_or(len, |i| ne.saturating_add(i).saturating_add(1));
+                    pos = match memchr(b'>', &b[ne..]) {
+                        Some(i) => ne.saturating_add(i).saturating_add(1),
+                        None => {
+                            self.ended_in_end_tag = self.stack.len() > 1;
+                            len
+                        }
+                    };
                     self.end_tag(name)?;
                 }
                 c if is_name_start(c) => {
@@ -423,9 +436,9 @@ impl<'a> Scanner<'a, '_> {
                 _ => pos = lt.saturating_add(1),
             }
         }
-        if self.stack.len() > 2 || (self.stack.len() == 2 && self.stack[1] != Ctx::Feedback) {
-            self.warnings
-                .push("document ended before all elements were closed (truncated?)");
+        // Cut short only once it is known to be a report; a lone `<feedback>` is not one.
+        if self.saw_schema && (self.stack.len() > 1 || self.ended_in_end_tag) {
+            return Err(ParseError::truncated(Truncation::Xml, self.input_len));
         }
         while self.stack.len() > 1 {
             self.pop()?;

@@ -2,13 +2,13 @@
 
 use std::borrow::Cow;
 
-use mail_parser::{Encoding, Message, MimeHeaders, PartType};
+use mail_parser::{Encoding, Message, MessagePart, MimeHeaders, PartType};
 use sealwatch_model::{Report, Submitter};
 
 use crate::arf;
 use crate::error::ParseError;
 use crate::mime_guard;
-use crate::payload::{Place, Run, Sniffed, decode_base64, sniff};
+use crate::payload::{Place, Run, Sniffed, declares_gzip, decode_base64, sniff};
 
 /// Parses an email and every report inside it.
 pub(crate) fn parse_email(
@@ -77,6 +77,7 @@ fn walk_message(
                 .saturating_add(depths.get(index).copied().unwrap_or(0)),
             label,
             warnings: Vec::new(),
+            declared_gzip: declares_gzip(ct.map(|_| (ctype.as_str(), subtype.as_str())), name),
         };
         match &part.body {
             PartType::Multipart(_) => {}
@@ -122,7 +123,7 @@ fn walk_message(
                 }
                 match sniff(&raw) {
                     Sniffed::Xml | Sniffed::Json | Sniffed::Gzip | Sniffed::Zip | Sniffed::Zlib => {
-                        attachment(run, &raw, &part_place)?;
+                        attachment(run, &raw, &part_place, None)?;
                     }
                     Sniffed::Base64 if raw.len() >= 64 => {
                         if decode_base64(&raw).is_some_and(|d| {
@@ -135,7 +136,7 @@ fn walk_message(
                                     | Sniffed::Zlib
                             )
                         }) {
-                            attachment(run, &raw, &part_place)?;
+                            attachment(run, &raw, &part_place, None)?;
                         }
                     }
                     _ => {
@@ -158,7 +159,7 @@ fn walk_message(
                 if index == 0 && message.parts.len() == 1 && bytes.is_empty() {
                     continue;
                 }
-                attachment(run, bytes, &part_place)?;
+                attachment(run, bytes, &part_place, Some((message, part)))?;
             }
         }
     }
@@ -186,14 +187,30 @@ fn walk_message(
     )))
 }
 
-fn attachment(run: &mut Run<'_>, bytes: &[u8], place: &Place<'_>) -> Result<(), ParseError> {
+/// Reads one attachment. `source` is the part `bytes` were decoded from, when a payload
+/// cut short may be the decoder's doing rather than the sender's.
+fn attachment(
+    run: &mut Run<'_>,
+    bytes: &[u8],
+    place: &Place<'_>,
+    source: Option<(&Message<'_>, &MessagePart<'_>)>,
+) -> Result<(), ParseError> {
     run.attachments = run.attachments.saturating_add(1);
     if run.attachments > run.limits.max_attachments {
         return Err(ParseError::TooManyAttachments {
             limit: run.limits.max_attachments,
         });
     }
-    match run.payload(bytes, place) {
+    let mut outcome = run.payload(bytes, place);
+    // mail-parser drops a last base64 group that lacks its `=` padding (Google TLS
+    // reports): a payload that ends early is read again from the body, decoded leniently.
+    if let (Err(ParseError::Truncated { .. }), Some((message, part))) = (&outcome, source)
+        && let Some(full) = base64_body(message, part)
+        && full.len() > bytes.len()
+    {
+        outcome = run.payload(&full, place);
+    }
+    match outcome {
         Ok(()) => Ok(()),
         Err(e @ (ParseError::MimeTooDeep { .. } | ParseError::DecompressedTooLarge { .. })) => {
             Err(e)
@@ -209,8 +226,19 @@ fn attachment(run: &mut Run<'_>, bytes: &[u8], place: &Place<'_>) -> Result<(), 
     }
 }
 
+/// The body of a base64 part decoded with the lenient decoder; `None` for other parts.
+fn base64_body(message: &Message<'_>, part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    if part.encoding != Encoding::Base64 {
+        return None;
+    }
+    let raw = message.raw_message();
+    let start = usize::try_from(part.raw_body_offset()).ok()?;
+    let end = usize::try_from(part.raw_end_offset()).ok()?.min(raw.len());
+    decode_base64(raw.get(start..end)?)
+}
+
 /// The body bytes of a part with only its transfer encoding undone.
-fn raw_body<'m>(message: &'m Message<'_>, part: &mail_parser::MessagePart<'_>) -> Cow<'m, [u8]> {
+fn raw_body<'m>(message: &'m Message<'_>, part: &MessagePart<'_>) -> Cow<'m, [u8]> {
     let raw = message.raw_message();
     let start = part.raw_body_offset() as usize;
     let end = (part.raw_end_offset() as usize).min(raw.len());

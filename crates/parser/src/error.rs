@@ -1,6 +1,8 @@
 //! Typed parse errors. Each has a stable [`reason code`](ParseError::code) used for
 //! quarantine reasons, metrics and the CLI.
 
+use std::fmt;
+
 /// Why an input, or one part of it, could not be turned into a report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -17,6 +19,10 @@ pub enum ParseError {
         format: &'static str,
         detail: String,
     },
+    /// A container or document that stops before its end: what arrived is a prefix of a
+    /// report, never stored as if it were the whole one.
+    #[error("the {what} ends early after {bytes} of its bytes: the report is incomplete")]
+    Truncated { what: Truncation, bytes: u64 },
     #[error("zip archive has more than {limit} members")]
     TooManyZipMembers { limit: usize },
     #[error("MIME structure is nested more than {limit} levels deep")]
@@ -47,7 +53,39 @@ pub enum ParseError {
     TlsInvalidField { field: &'static str, detail: String },
 }
 
+/// What was cut short in a [`ParseError::Truncated`] input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    Gzip,
+    ZipMember,
+    Deflate,
+    Zlib,
+    Xml,
+    Json,
+}
+
+impl fmt::Display for Truncation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Truncation::Gzip => "gzip stream",
+            Truncation::ZipMember => "zip member",
+            Truncation::Deflate => "deflate stream",
+            Truncation::Zlib => "zlib stream",
+            Truncation::Xml => "XML document",
+            Truncation::Json => "JSON document",
+        })
+    }
+}
+
 impl ParseError {
+    /// A [`ParseError::Truncated`] for `what`, whose available part is `bytes` long.
+    pub(crate) fn truncated(what: Truncation, bytes: usize) -> Self {
+        ParseError::Truncated {
+            what,
+            bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
+        }
+    }
+
     /// A short, stable, kebab-case reason code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -56,6 +94,7 @@ impl ParseError {
             ParseError::DecompressedTooLarge { .. } => "decompression-limit",
             ParseError::CompressionTooDeep { .. } => "compression-too-deep",
             ParseError::CorruptCompression { .. } => "corrupt-compression",
+            ParseError::Truncated { .. } => "truncated",
             ParseError::TooManyZipMembers { .. } => "zip-too-many-members",
             ParseError::MimeTooDeep { .. } => "mime-too-deep",
             ParseError::TooManyAttachments { .. } => "too-many-attachments",

@@ -5,8 +5,11 @@
 //! JSON, base64 or quoted-printable, forwarded `message/rfc822`, wrong or missing content
 //! types) or a bare `.xml`, `.xml.gz`, `.zip`, `.json`, `.json.gz` file — and returns every
 //! [`Report`] it contains plus a typed [`ParseError`] for each part that failed. Formats are
-//! detected from content (magic bytes), never from declared types or file names; names
-//! only fill gaps the report itself leaves.
+//! detected from content (magic bytes), never from declared types or file names; a part
+//! declared as gzip that is not gzip is only also tried as raw deflate and zlib, and names
+//! otherwise only fill gaps the report itself leaves. A report cut short (a compressed
+//! stream, zip member or document that ends early) is [`ParseError::Truncated`], never a
+//! report of what came before the cut.
 //!
 //! **Architecture invariants.** No IO: input is a byte slice, output is data. No database,
 //! network, async runtime or logging framework. Every decompression, archive, MIME level,
@@ -29,7 +32,7 @@ mod text;
 mod tlsrpt;
 mod warnings;
 
-pub use error::ParseError;
+pub use error::{ParseError, Truncation};
 use sealwatch_model::Report;
 
 /// Hard limits that bound the work and memory one input may cost.

@@ -1,14 +1,18 @@
 //! Content sniffing and bounded decompression: decides what a byte slice is and hands it
 //! to the right reader. Every report leaves through [`Run::emit`], which applies the
 //! field and row limits of `caps`.
+//!
+//! A compressed stream that stops before its end is [`ParseError::Truncated`] once what it
+//! produced looks like the start of a report; a stream that is damaged after a complete
+//! end (trailing bytes) keeps the data before the damage, with a warning.
 
-use std::io::{Cursor, Read};
+use std::io::{self, Cursor, Read};
 
 use base64::Engine as _;
-use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use flate2::read::{DeflateDecoder, ZlibDecoder};
 use sealwatch_model::{Report, Submitter};
 
-use crate::error::ParseError;
+use crate::error::{ParseError, Truncation};
 use crate::hints::Hints;
 use crate::{Limits, Parsed, PartFailure, arf, caps, dmarc, email, tlsrpt};
 
@@ -29,6 +33,28 @@ pub(crate) struct Place<'a> {
     pub mime_depth: usize,
     pub label: String,
     pub warnings: Vec<String>,
+    /// The part says it is gzip (its content type or a `.gz` name). Content still decides;
+    /// this only adds raw deflate and zlib as readings to try when the content fails.
+    pub declared_gzip: bool,
+}
+
+/// Whether a content type (`type/subtype`, lower case) or a name declares gzip.
+pub(crate) fn declares_gzip(content_type: Option<(&str, &str)>, name: Option<&str>) -> bool {
+    let by_type = content_type.is_some_and(|(ctype, subtype)| {
+        ctype == "application"
+            && (matches!(
+                subtype,
+                "gzip" | "x-gzip" | "gzip-compressed" | "x-gzip-compressed" | "x-gunzip"
+            ) || subtype.ends_with("+gzip"))
+    });
+    by_type || name.is_some_and(name_declares_gzip)
+}
+
+fn name_declares_gzip(name: &str) -> bool {
+    name.len() > 3
+        && name
+            .get(name.len().saturating_sub(3)..)
+            .is_some_and(|ext| ext.eq_ignore_ascii_case(".gz"))
 }
 
 /// What a byte slice looks like.
@@ -146,6 +172,7 @@ impl<'l> Run<'l> {
         let place = Place {
             name: name.map(std::borrow::Cow::Borrowed),
             label: name.map_or_else(|| "input".to_owned(), str::to_owned),
+            declared_gzip: declares_gzip(None, name),
             ..Place::default()
         };
         match sniff(input) {
@@ -176,12 +203,6 @@ impl<'l> Run<'l> {
                 limit: self.limits.max_compression_layers,
             });
         }
-        fn inner<'a>(place: &Place<'a>) -> Place<'a> {
-            Place {
-                layer: place.layer.saturating_add(1),
-                ..place.clone()
-            }
-        }
         match kind {
             Sniffed::Empty => Err(ParseError::Empty),
             Sniffed::Placeholder => Err(ParseError::Placeholder(
@@ -194,13 +215,18 @@ impl<'l> Run<'l> {
                 self.payload(&data, &p)
             }
             Sniffed::Zlib => {
-                let data = self.inflate(ZlibDecoder::new(bytes), bytes.len(), "zlib")?;
+                let data = self.inflate_zlib(bytes)?;
                 self.payload(&data, &inner(place))
             }
             Sniffed::Zip => self.unzip(bytes, place),
             Sniffed::Base64 => match decode_base64(bytes) {
                 Some(data) if sniff(&data) != Sniffed::Unknown => {
-                    let mut p = inner(place);
+                    // Base64 is a text encoding, not a compression: a part declared as
+                    // gzip still is once decoded.
+                    let mut p = Place {
+                        layer: place.layer.saturating_add(1),
+                        ..place.clone()
+                    };
                     p.warnings.push(
                         "payload was base64 text without a transfer encoding; decoded".to_owned(),
                     );
@@ -218,26 +244,79 @@ impl<'l> Run<'l> {
                 };
                 email::parse_email(self, bytes, &p)
             }
-            Sniffed::Xml => {
-                let hints = Hints {
-                    filename: place.name.as_deref(),
-                    submitter: place.submitter,
-                };
-                let report = dmarc::parse_aggregate(bytes, self.limits, &hints)?;
-                self.emit(Report::DmarcAggregate(report), place);
-                Ok(())
+            Sniffed::Xml | Sniffed::Json | Sniffed::Unknown => {
+                let outcome = self.document(kind, bytes, place);
+                match outcome {
+                    Err(e) if place.declared_gzip => self
+                        .declared_gzip_without_header(bytes, place)
+                        .unwrap_or(Err(e)),
+                    other => other,
+                }
             }
-            Sniffed::Json => {
-                let hints = Hints {
-                    filename: place.name.as_deref(),
-                    submitter: place.submitter,
-                };
-                let report = tlsrpt::parse_tls_report(bytes, &hints)?;
-                self.emit(Report::TlsRpt(report), place);
-                Ok(())
-            }
-            Sniffed::Unknown => Err(ParseError::NotAReport(describe_unknown(bytes))),
         }
+    }
+
+    /// Reads an XML or JSON document (anything else is not a report).
+    fn document(
+        &mut self,
+        kind: Sniffed,
+        bytes: &[u8],
+        place: &Place<'_>,
+    ) -> Result<(), ParseError> {
+        let hints = Hints {
+            filename: place.name.as_deref(),
+            submitter: place.submitter,
+        };
+        let report = match kind {
+            Sniffed::Xml => {
+                Report::DmarcAggregate(dmarc::parse_aggregate(bytes, self.limits, &hints)?)
+            }
+            Sniffed::Json => Report::TlsRpt(tlsrpt::parse_tls_report(bytes, &hints)?),
+            _ => return Err(ParseError::NotAReport(describe_unknown(bytes))),
+        };
+        self.emit(report, place);
+        Ok(())
+    }
+
+    /// A part declared as gzip whose content is neither gzip nor a readable document: its
+    /// bytes read as raw deflate, then as zlib (a zlib header the sniffer does not know).
+    /// `None` when neither reading yields a document, so the caller keeps its own error.
+    fn declared_gzip_without_header(
+        &mut self,
+        bytes: &[u8],
+        place: &Place<'_>,
+    ) -> Option<Result<(), ParseError>> {
+        if place.layer >= self.limits.max_compression_layers {
+            return None;
+        }
+        let hint = bytes.len().saturating_mul(4);
+        for what in [Truncation::Deflate, Truncation::Zlib] {
+            let (data, result) = match what {
+                Truncation::Zlib => self.read_all(ZlibDecoder::new(bytes), hint),
+                _ => self.read_all(DeflateDecoder::new(bytes), hint),
+            };
+            if let Err(e) = self.check_budget(&data) {
+                return Some(Err(e));
+            }
+            if !salvageable(&data) {
+                continue;
+            }
+            match result {
+                Ok(()) => {
+                    let mut p = inner(place);
+                    p.warnings.push(format!(
+                        "declared as gzip but has no gzip header; read as {}",
+                        reading(what)
+                    ));
+                    return Some(self.payload(&data, &p));
+                }
+                Err(e) if cut_short(&e) => {
+                    return Some(Err(ParseError::truncated(what, bytes.len())));
+                }
+                Err(_) => {}
+            }
+        }
+        None
     }
 
     pub(crate) fn feedback_report(&mut self, body: &[u8], place: &Place<'_>) {
@@ -277,27 +356,37 @@ impl<'l> Run<'l> {
             .saturating_sub(self.decompressed)
     }
 
-    /// Reads a decompressor to the end within the remaining budget. A stream that breaks
-    /// after producing data is returned with its error so callers can salvage it.
+    /// Reads a decompressor to its end into `out`, within the remaining budget. On an
+    /// error `out` keeps what was read before it, so callers can tell a stream cut short
+    /// from a damaged one and salvage what is worth it.
     fn read_bounded<R: Read>(
         &mut self,
         reader: R,
         size_hint: usize,
-    ) -> Result<Vec<u8>, (Vec<u8>, String)> {
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let budget = self.budget_left();
-        let cap = u64::try_from(size_hint)
-            .unwrap_or(u64::MAX)
-            .min(budget)
-            .min(64 << 20);
-        let mut out = Vec::with_capacity(usize::try_from(cap).unwrap_or(0));
-        let result = reader.take(budget.saturating_add(1)).read_to_end(&mut out);
+        if out.is_empty() {
+            let cap = u64::try_from(size_hint)
+                .unwrap_or(u64::MAX)
+                .min(budget)
+                .min(64 << 20);
+            out.reserve(usize::try_from(cap).unwrap_or(0));
+        }
+        let before = out.len();
+        let result = reader.take(budget.saturating_add(1)).read_to_end(out);
+        let added = out.len().saturating_sub(before);
         self.decompressed = self
             .decompressed
-            .saturating_add(u64::try_from(out.len()).unwrap_or(u64::MAX));
-        match result {
-            Ok(_) => Ok(out),
-            Err(e) => Err((out, e.to_string())),
-        }
+            .saturating_add(u64::try_from(added).unwrap_or(u64::MAX));
+        result.map(drop)
+    }
+
+    /// [`Self::read_bounded`] into a new buffer.
+    fn read_all<R: Read>(&mut self, reader: R, size_hint: usize) -> (Vec<u8>, io::Result<()>) {
+        let mut out = Vec::new();
+        let result = self.read_bounded(reader, size_hint, &mut out);
+        (out, result)
     }
 
     fn check_budget(&self, data: &[u8]) -> Result<(), ParseError> {
@@ -311,26 +400,25 @@ impl<'l> Run<'l> {
         Ok(())
     }
 
-    fn inflate<R: Read>(
-        &mut self,
-        reader: R,
-        hint: usize,
-        format: &'static str,
-    ) -> Result<Vec<u8>, ParseError> {
-        match self.read_bounded(reader, hint) {
-            Ok(data) => {
-                self.check_budget(&data)?;
-                Ok(data)
+    /// A zlib stream (sniffed by its header).
+    fn inflate_zlib(&mut self, bytes: &[u8]) -> Result<Vec<u8>, ParseError> {
+        let (data, result) = self.read_all(ZlibDecoder::new(bytes), bytes.len());
+        self.check_budget(&data)?;
+        match result {
+            Ok(()) => Ok(data),
+            Err(e) if cut_short(&e) && salvageable(&data) => {
+                Err(ParseError::truncated(Truncation::Zlib, bytes.len()))
             }
-            Err((data, detail)) => {
-                self.check_budget(&data)?;
-                Err(ParseError::CorruptCompression { format, detail })
-            }
+            Err(e) => Err(ParseError::CorruptCompression {
+                format: "zlib",
+                detail: e.to_string(),
+            }),
         }
     }
 
-    /// gzip (multi-member), with fallbacks for the broken streams real senders produce:
-    /// a raw deflate body behind a gzip header, and a stream that breaks after its data.
+    /// gzip, member by member, with fallbacks for the broken streams real senders produce:
+    /// a raw deflate or zlib body behind a gzip header, and bytes after the last member
+    /// (kept out, with a warning). A member that ends early is [`ParseError::Truncated`].
     fn gunzip(&mut self, bytes: &[u8]) -> Result<(Vec<u8>, Option<String>), ParseError> {
         // ISIZE (last four bytes) is the uncompressed size modulo 2^32: a capacity hint.
         let hint = bytes
@@ -338,50 +426,69 @@ impl<'l> Run<'l> {
             .and_then(|tail| usize::try_from(u32::from_le_bytes(*tail)).ok())
             .unwrap_or(0)
             .max(bytes.len().saturating_mul(4));
-        match self.read_bounded(MultiGzDecoder::new(bytes), hint) {
-            Ok(data) => {
-                self.check_budget(&data)?;
-                Ok((data, None))
+        let mut data = Vec::new();
+        let mut rest = bytes;
+        let error = loop {
+            let mut member = flate2::bufread::GzDecoder::new(rest);
+            let result = self.read_bounded(&mut member, hint, &mut data);
+            self.check_budget(&data)?;
+            if let Err(e) = result {
+                break e;
             }
-            Err((data, detail)) => {
+            // Each member is at least a header and a trailer long: `rest` shrinks.
+            rest = member.into_inner();
+            if rest.is_empty() {
+                return Ok((data, None));
+            }
+            if !rest.starts_with(&[0x1f, 0x8b]) {
+                return Ok((
+                    data,
+                    Some(format!(
+                        "gzip stream damaged ({} bytes after its end are not gzip); used the \
+                         data before the damage",
+                        rest.len()
+                    )),
+                ));
+            }
+        };
+        if cut_short(&error) && salvageable(&data) {
+            return Err(ParseError::truncated(Truncation::Gzip, bytes.len()));
+        }
+        let detail = error.to_string();
+        if salvageable(&data) {
+            return Ok((
+                data,
+                Some(format!(
+                    "gzip stream damaged ({detail}); used the data before the damage"
+                )),
+            ));
+        }
+        if let Some(body) = gzip_body(bytes) {
+            for what in [Truncation::Deflate, Truncation::Zlib] {
+                let (data, result) = match what {
+                    Truncation::Zlib => self.read_all(ZlibDecoder::new(body), hint),
+                    _ => self.read_all(DeflateDecoder::new(body), hint),
+                };
                 self.check_budget(&data)?;
-                if salvageable(&data) {
-                    return Ok((
-                        data,
-                        Some(format!(
-                            "gzip stream damaged ({detail}); used the data before the damage"
-                        )),
-                    ));
+                if !salvageable(&data) {
+                    continue;
                 }
-                if let Some(body) = gzip_body(bytes) {
-                    for (what, attempt) in [
-                        (
-                            "raw deflate",
-                            self.read_bounded(DeflateDecoder::new(body), hint),
-                        ),
-                        ("zlib", self.read_bounded(ZlibDecoder::new(body), hint)),
-                    ] {
-                        let data = match attempt {
-                            Ok(d) => d,
-                            Err((d, _)) => d,
-                        };
-                        self.check_budget(&data)?;
-                        if salvageable(&data) {
-                            return Ok((
-                                data,
-                                Some(format!(
-                                    "gzip stream was invalid ({detail}); read its body as {what}"
-                                )),
-                            ));
-                        }
-                    }
+                if result.as_ref().is_err_and(cut_short) {
+                    return Err(ParseError::truncated(what, body.len()));
                 }
-                Err(ParseError::CorruptCompression {
-                    format: "gzip",
-                    detail,
-                })
+                return Ok((
+                    data,
+                    Some(format!(
+                        "gzip stream was invalid ({detail}); read its body as {}",
+                        reading(what)
+                    )),
+                ));
             }
         }
+        Err(ParseError::CorruptCompression {
+            format: "gzip",
+            detail,
+        })
     }
 
     fn unzip(&mut self, bytes: &[u8], place: &Place<'_>) -> Result<(), ParseError> {
@@ -423,20 +530,25 @@ impl<'l> Run<'l> {
                 });
             }
             let hint = usize::try_from(file.size()).unwrap_or(0);
-            let data = match self.read_bounded(&mut file, hint) {
-                Ok(d) => d,
-                Err((_, detail)) => {
-                    let err = ParseError::CorruptCompression {
-                        format: "zip",
-                        detail,
-                    };
-                    self.check_budget(&[])?;
-                    self.fail(&member_place(place, &name), err);
-                    found = found.saturating_add(1);
-                    continue;
-                }
-            };
+            let (data, result) = self.read_all(&mut file, hint);
             self.check_budget(&data)?;
+            if let Err(e) = result {
+                let err = if cut_short(&e) && salvageable(&data) {
+                    let start = file
+                        .data_start()
+                        .and_then(|s| usize::try_from(s).ok())
+                        .unwrap_or(bytes.len());
+                    ParseError::truncated(Truncation::ZipMember, bytes.len().saturating_sub(start))
+                } else {
+                    ParseError::CorruptCompression {
+                        format: "zip",
+                        detail: e.to_string(),
+                    }
+                };
+                self.fail(&member_place(place, &name), err);
+                found = found.saturating_add(1);
+                continue;
+            }
             found = found.saturating_add(1);
             let p = member_place(place, &name);
             if let Err(e) = self.payload(&data, &p) {
@@ -495,20 +607,38 @@ impl<'l> Run<'l> {
                     limit: self.limits.max_zip_members,
                 });
             }
+            let header_start = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
             let mut file = match zip::read::read_zipfile_from_stream(&mut cursor) {
                 Ok(Some(f)) => f,
+                // A local header cut short after whole members: the archive lost its end.
+                Err(zip::result::ZipError::Io(e)) if cut_short(&e) && found > 0 => {
+                    let err = ParseError::truncated(
+                        Truncation::ZipMember,
+                        bytes.len().saturating_sub(header_start),
+                    );
+                    self.fail(place, err);
+                    break;
+                }
                 Ok(None) | Err(_) => break,
             };
             let name = file.name().to_owned();
             if file.is_dir() || is_junk_member(&name) {
                 continue;
             }
-            let data = match self.read_bounded(&mut file, 0) {
-                Ok(d) => d,
-                Err((d, _)) => d,
-            };
+            let declared = file.size();
+            let (data, result) = self.read_all(&mut file, 0);
             self.check_budget(&data)?;
             found = found.saturating_add(1);
+            // Deflate data cut short ends early; stored data just stops before its size.
+            let short = u64::try_from(data.len()).unwrap_or(u64::MAX) < declared;
+            if result.is_err_and(|e| cut_short(&e) || short) && salvageable(&data) {
+                let err = ParseError::truncated(
+                    Truncation::ZipMember,
+                    bytes.len().saturating_sub(header_start),
+                );
+                self.fail(&member_place(place, &name), err);
+                continue;
+            }
             let mut p = member_place(place, &name);
             p.warnings.push(format!(
                 "zip central directory unreadable ({why}); read member by member"
@@ -527,6 +657,28 @@ impl<'l> Run<'l> {
     }
 }
 
+/// The layer inside a decompressed payload: deeper, and no longer declared as anything.
+fn inner<'a>(place: &Place<'a>) -> Place<'a> {
+    Place {
+        layer: place.layer.saturating_add(1),
+        declared_gzip: false,
+        ..place.clone()
+    }
+}
+
+/// How a fallback reading of a gzip-declared part is named in its warning.
+fn reading(what: Truncation) -> &'static str {
+    match what {
+        Truncation::Zlib => "zlib",
+        _ => "raw deflate",
+    }
+}
+
+/// Whether a decompressor failed because its input ended before the stream did.
+fn cut_short(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::UnexpectedEof
+}
+
 /// Whether data read from a damaged stream is worth parsing: a document or a container,
 /// not noise. Garbage inflates to runs such as `zzzz…`, which would pass for base64.
 fn salvageable(data: &[u8]) -> bool {
@@ -541,6 +693,7 @@ fn member_place<'a>(place: &Place<'a>, name: &str) -> Place<'a> {
         layer: place.layer.saturating_add(1),
         label: format!("{}/{}", place.label, name),
         name: Some(std::borrow::Cow::Owned(name.to_owned())),
+        declared_gzip: name_declares_gzip(name),
         ..place.clone()
     }
 }

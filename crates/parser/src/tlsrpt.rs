@@ -5,7 +5,8 @@
 //! `policy-string` holding one JSON-encoded array, `contact-info: null`, counts written as
 //! strings, key names with `_` instead of `-`, a missing `policy-domain` (taken from the
 //! `TLS-Report-Domain` header or the file name), a single policy object instead of an array,
-//! and unknown result types (kept verbatim).
+//! and unknown result types (kept verbatim). A document that ends before its last value is
+//! closed is [`ParseError::Truncated`]; data after a complete document is ignored.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sealwatch_model::{
@@ -14,7 +15,7 @@ use sealwatch_model::{
 };
 use serde_json::{Map, Value};
 
-use crate::error::ParseError;
+use crate::error::{ParseError, Truncation};
 use crate::hints::Hints;
 use crate::warnings::Warnings;
 
@@ -49,7 +50,7 @@ pub(crate) fn parse_tls_report(bytes: &[u8], hints: &Hints<'_>) -> Result<TlsRep
                     w.push("trailing data after the JSON document ignored");
                     v
                 }
-                _ => return Err(ParseError::InvalidJson(e.to_string())),
+                _ => return Err(json_error(&e, bytes)),
             }
         }
         Err(e) => {
@@ -61,10 +62,10 @@ pub(crate) fn parse_tls_report(bytes: &[u8], hints: &Hints<'_>) -> Result<TlsRep
                         w.push("invalid UTF-8 replaced");
                         v
                     }
-                    Err(_) => return Err(ParseError::InvalidJson(e.to_string())),
+                    Err(_) => return Err(json_error(&e, bytes)),
                 }
             } else {
-                return Err(ParseError::InvalidJson(e.to_string()));
+                return Err(json_error(&e, bytes));
             }
         }
     };
@@ -165,6 +166,15 @@ pub(crate) fn parse_tls_report(bytes: &[u8], hints: &Hints<'_>) -> Result<TlsRep
         warnings: w.into_vec(),
         submitter: Submitter::default(),
     })
+}
+
+/// A document that ends inside a value was cut short; any other error is invalid JSON.
+fn json_error(e: &serde_json::Error, bytes: &[u8]) -> ParseError {
+    if e.classify() == serde_json::error::Category::Eof {
+        ParseError::truncated(Truncation::Json, bytes.len())
+    } else {
+        ParseError::InvalidJson(e.to_string())
+    }
 }
 
 fn policy(
