@@ -15,6 +15,7 @@ mod m20261130_000002_create_anomalies;
 mod m20261130_000003_create_digests_audit_health;
 mod m20261207_000001_create_auth_revision;
 mod m20261207_000002_add_tenant_verification_token;
+mod m20261207_000003_add_analysed_through;
 
 /// All migrations, oldest first.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_create_digests_audit_health::Migration),
             Box::new(m20261207_000001_create_auth_revision::Migration),
             Box::new(m20261207_000002_add_tenant_verification_token::Migration),
+            Box::new(m20261207_000003_add_analysed_through::Migration),
         ]
     }
 }

@@ -82,7 +82,38 @@ pub fn analyze(input: &DomainInput, window: Window, thresholds: &Thresholds) -> 
     let rollup = Rollup::build(input);
     let correlation = correlate(input, &rollup, window, thresholds);
     let ctx = detect::Ctx::new(input, window, thresholds, &rollup, &correlation);
-    let mut findings = detect::run_all(&ctx);
+    let findings = findings_of(&ctx);
+    drop(ctx);
+    Analysis {
+        rollup,
+        correlation,
+        findings,
+    }
+}
+
+/// The findings of [`analyze`] for each of `windows`, in order, from one rollup of the input
+/// (a catch-up over many days costs one rollup, not one per day). Each window is judged only
+/// on the days up to its end: days of the input after it are not looked at.
+pub fn analyze_days(
+    input: &DomainInput,
+    windows: &[Window],
+    thresholds: &Thresholds,
+) -> Vec<Vec<Finding>> {
+    let rollup = Rollup::build(input);
+    windows
+        .iter()
+        .map(|w| {
+            let window = w.normalized();
+            let correlation = correlate(input, &rollup, window, thresholds);
+            let ctx = detect::Ctx::new(input, window, thresholds, &rollup, &correlation);
+            findings_of(&ctx)
+        })
+        .collect()
+}
+
+/// Every detector's findings, most severe first, one per fingerprint.
+fn findings_of(ctx: &detect::Ctx<'_>) -> Vec<Finding> {
+    let mut findings = detect::run_all(ctx);
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -90,10 +121,5 @@ pub fn analyze(input: &DomainInput, window: Window, thresholds: &Thresholds) -> 
             .then_with(|| a.fingerprint.cmp(&b.fingerprint))
     });
     findings.dedup_by(|a, b| a.fingerprint == b.fingerprint);
-    drop(ctx);
-    Analysis {
-        rollup,
-        correlation,
-        findings,
-    }
+    findings
 }

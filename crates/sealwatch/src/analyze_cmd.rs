@@ -179,8 +179,14 @@ async fn source_names(
         .collect()
 }
 
-/// Analyses one domain as of `today` and stores the outcome. With `rdns`, the sources the
-/// correlation links are named by reverse DNS.
+/// Analyses one domain through `today` and stores the outcome: every day after the domain's
+/// watermark (`analysed_through`) up to `today` is judged in order, as nightly runs would
+/// have judged it — at most `analysis.catch_up_days` days, and all of them for a domain never
+/// analysed — from one load of its history, and the anomaly lifecycle is applied day by day,
+/// so an anomaly's `first_seen` is the first day its evidence showed, whenever the analysis
+/// ran. `today` itself is always judged (the newest day's reports may still be arriving). With
+/// `rdns`, the sources the correlation links are named by reverse DNS. Returns the findings
+/// of `today`.
 pub async fn analyze_domain(
     store: &Store,
     target: &sealwatch_store::AnalysisTarget,
@@ -190,7 +196,13 @@ pub async fn analyze_domain(
     totals: &mut RunTotals,
 ) -> anyhow::Result<Vec<analytics::Finding>> {
     let a = &config.analysis;
-    let history_start = today - i32::try_from(a.history_days).unwrap_or(84);
+    let catch_up = i32::try_from(a.catch_up_days.max(1)).unwrap_or(28);
+    let earliest = today.saturating_sub(catch_up - 1);
+    let first = target
+        .analysed_through
+        .map_or(earliest, |w| w.saturating_add(1).max(earliest))
+        .min(today);
+    let history_start = first - i32::try_from(a.history_days).unwrap_or(84);
     let from = i64::from(history_start) * 86_400;
     let to = (i64::from(today) + 1) * 86_400;
     let data = store.domain_data(target.domain_id, from, to).await?;
@@ -198,54 +210,72 @@ pub async fn analyze_domain(
     if let Some(rdns) = rdns {
         input.source_names = source_names(rdns, &input).await;
     }
-    let window = analytics::Window {
-        start: today - i32::try_from(a.window_days.max(1)).unwrap_or(7) + 1,
-        end: today,
-    };
-    let analysis = analytics::analyze(&input, window, &a.thresholds);
-    let findings = analysis.findings;
-    let existing: Vec<analytics::ExistingAnomaly> = store
-        .domain_anomalies(target.domain_id)
-        .await?
-        .iter()
-        // Anomalies from the health check are opened and resolved by the health check;
-        // the report analysis must not auto-resolve them between weekly runs.
-        .filter(|a| !a.fingerprint.starts_with("health:"))
-        .map(existing_of)
+    let window_days = a.window_days.max(1);
+    let windows: Vec<analytics::Window> = (first..=today)
+        .map(|day| analytics::Window::ending(day, window_days))
         .collect();
-    let changes = analytics::reconcile(&existing, findings.clone(), today, a.quiet_days);
-    let mut store_changes = Vec::with_capacity(changes.len());
-    for c in changes {
-        match c {
-            analytics::Change::Open(f) => store_changes.push(AnomalyChange::Open(record_of(f)?)),
-            analytics::Change::Update { id, finding } => {
-                store_changes.push(AnomalyChange::Update {
-                    id,
-                    record: record_of(finding)?,
-                })
-            }
-            analytics::Change::Reopen { id, finding } => {
-                store_changes.push(AnomalyChange::Reopen {
-                    id,
-                    record: record_of(finding)?,
-                })
-            }
-            analytics::Change::AutoResolve { id } => {
-                store_changes.push(AnomalyChange::AutoResolve { id })
-            }
-            analytics::Change::Suppressed { .. } => totals.suppressed += 1,
+    let per_day = analytics::analyze_days(&input, &windows, &a.thresholds);
+    let mut existing: Option<Vec<analytics::ExistingAnomaly>> = None;
+    let mut last = Vec::new();
+    for (day, findings) in (first..=today).zip(per_day) {
+        if existing.is_none() {
+            existing = Some(
+                store
+                    .domain_anomalies(target.domain_id)
+                    .await?
+                    .iter()
+                    // Anomalies from the health check are opened and resolved by the health
+                    // check; the report analysis must not auto-resolve them between runs.
+                    .filter(|a| !a.fingerprint.starts_with("health:"))
+                    .map(existing_of)
+                    .collect(),
+            );
         }
+        let known = existing.as_deref().unwrap_or_default();
+        let changes = analytics::reconcile(known, findings.clone(), day, a.quiet_days);
+        let mut store_changes = Vec::with_capacity(changes.len());
+        for c in changes {
+            match c {
+                analytics::Change::Open(f) => {
+                    store_changes.push(AnomalyChange::Open(record_of(f)?))
+                }
+                analytics::Change::Update { id, finding } => {
+                    store_changes.push(AnomalyChange::Update {
+                        id,
+                        record: record_of(finding)?,
+                    })
+                }
+                analytics::Change::Reopen { id, finding } => {
+                    store_changes.push(AnomalyChange::Reopen {
+                        id,
+                        record: record_of(finding)?,
+                    })
+                }
+                analytics::Change::AutoResolve { id } => {
+                    store_changes.push(AnomalyChange::AutoResolve { id })
+                }
+                analytics::Change::Suppressed { .. } => totals.suppressed += 1,
+            }
+        }
+        if !store_changes.is_empty() {
+            let applied = store
+                .apply_anomaly_changes(target.tenant_id, target.domain_id, day, store_changes)
+                .await?;
+            totals.opened += u64::from(applied.opened);
+            totals.updated += u64::from(applied.updated);
+            totals.reopened += u64::from(applied.reopened);
+            totals.resolved += u64::from(applied.resolved);
+            // The next day reconciles against what this day stored.
+            existing = None;
+        }
+        last = findings;
     }
-    let applied = store
-        .apply_anomaly_changes(target.tenant_id, target.domain_id, today, store_changes)
+    totals.findings += last.len() as u64;
+    store
+        .set_analysed_through(target.domain_id, target.analysed_through, today)
         .await?;
     totals.domains += 1;
-    totals.findings += findings.len() as u64;
-    totals.opened += u64::from(applied.opened);
-    totals.updated += u64::from(applied.updated);
-    totals.reopened += u64::from(applied.reopened);
-    totals.resolved += u64::from(applied.resolved);
-    Ok(findings)
+    Ok(last)
 }
 
 /// What the analysis of one domain in [`analyze_many`] gave.

@@ -251,6 +251,10 @@ pub struct AnalysisSettings {
     pub history_days: u32,
     /// An anomaly not seen for this many days is resolved automatically.
     pub quiet_days: u32,
+    /// Days a domain that was never analysed is judged over on its first analysis (each
+    /// day in order, as nightly runs would have); a domain analysed before is judged on
+    /// every day after its watermark, at most this many.
+    pub catch_up_days: u32,
     /// Domains analysed at the same time.
     pub concurrency: usize,
     /// Name the sending sources of TLS failures (and the DMARC sources in their networks) by
@@ -298,6 +302,7 @@ impl Default for Config {
                 window_days: 7,
                 history_days: 84,
                 quiet_days: 7,
+                catch_up_days: 1,
                 concurrency: 4,
                 reverse_dns: false,
                 thresholds: sealwatch_analytics::Thresholds::default(),

@@ -393,6 +393,127 @@ async fn an_ongoing_incident_stays_one_anomaly_and_a_dismissal_sticks(engine: En
     assert_eq!(after[0]["status"], "dismissed");
 }
 
+/// What the anomaly list says of a database, without row ids or timestamps of the run.
+fn lifecycle_of(run: &Run) -> Vec<String> {
+    let mut out: Vec<String> = anomalies(run, &[])
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} first {} last {} window {}..{} {} x{}",
+                a["domain"],
+                a["kind"],
+                a["fingerprint"],
+                a["first_seen"],
+                a["last_seen"],
+                a["window_start"],
+                a["window_end"],
+                a["status"],
+                a["occurrences"]
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// One `analyze` after importing everything, catching up day by day, leaves the same
+/// anomalies (kinds, fingerprints, first and last seen days, windows, statuses,
+/// occurrences) as running the analysis every night over the same days; and a report that
+/// arrives late moves the watermark back, so the next run judges its day again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_catch_up_run_equals_nightly_runs() {
+    const DAYS: u32 = 21;
+    let incidents = [
+        "cert-expired:domain=0,mx=0,from=24",
+        "mta-sts-broken:domain=1,from=27",
+    ];
+    let last = chrono::NaiveDate::parse_from_str(LAST, "%Y-%m-%d").expect("date");
+    let first = last - chrono::Duration::days(i64::from(DAYS) - 1);
+
+    // Nightly: one run per day, each judging that day only.
+    let nightly_db = TestDb::new(Engine::Sqlite, "catchup-nightly").await;
+    let nightly = scenario(&nightly_db, "catchup-nightly", 3, &incidents);
+    let mut text = std::fs::read_to_string(&nightly.config).expect("config");
+    text.push_str("\n[analysis]\ncatch_up_days = 1\n");
+    std::fs::write(&nightly.config, text).expect("config");
+    let mut day = first;
+    while day <= last {
+        analyze(&nightly, &day.to_string());
+        day += chrono::Duration::days(1);
+    }
+
+    // One run at the end that catches up over the same days.
+    let once_db = TestDb::new(Engine::Sqlite, "catchup-once").await;
+    let once = scenario(&once_db, "catchup-once", 3, &incidents);
+    let mut text = std::fs::read_to_string(&once.config).expect("config");
+    text.push_str(&format!("\n[analysis]\ncatch_up_days = {DAYS}\n"));
+    std::fs::write(&once.config, text).expect("config");
+    analyze(&once, LAST);
+
+    let (a, b) = (lifecycle_of(&nightly), lifecycle_of(&once));
+    assert!(
+        a.iter().any(|l| l.contains("tls-certificate-cluster"))
+            && a.iter().any(|l| l.contains("mta-sts-policy")),
+        "the incidents are found: {a:#?}"
+    );
+    assert_eq!(a, b, "nightly and one catch-up run disagree");
+    let cert = anomalies(&once, &["--kind", "tls-certificate-cluster"]);
+    assert!(
+        cert[0]["first_seen"].as_str().unwrap_or_default() < LAST,
+        "first seen on the first day of its evidence, not on the day of the run: {cert:#?}"
+    );
+
+    // Running again judges only the newest day again (its reports may still be arriving):
+    // nothing opens, reopens or resolves.
+    let again = analyze(&once, LAST);
+    assert!(
+        again.contains("opened 0,")
+            && again.contains("reopened 0,")
+            && again.contains("resolved 0,"),
+        "{again}"
+    );
+    let watermark = |db: &TestDb| {
+        let store = db.store.clone();
+        async move {
+            store
+                .analysis_targets(None)
+                .await
+                .expect("targets")
+                .iter()
+                .map(|t| t.analysed_through)
+                .collect::<Vec<_>>()
+        }
+    };
+    let done = watermark(&once_db).await;
+    assert!(done.iter().all(|w| w.is_some()), "{done:?}");
+    // A late report for an earlier day moves its domain's watermark back before that day.
+    let late = once.dir.join("late.xml");
+    std::fs::write(
+        &late,
+        format!(
+            "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>late.example</org_name><email>r@late.example</email><report_id>late-1</report_id><date_range><begin>{}</begin><end>{}</end></date_range></report_metadata><policy_published><domain>{}</domain><p>none</p></policy_published><record><row><source_ip>192.0.2.1</source_ip><count>3</count><policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row><identifiers><header_from>{}</header_from></identifiers><auth_results><spf><domain>{}</domain><result>pass</result></spf></auth_results></record></feedback>",
+            (first + chrono::Duration::days(3)).and_hms_opt(0, 0, 0).expect("t").and_utc().timestamp(),
+            (first + chrono::Duration::days(3)).and_hms_opt(23, 59, 59).expect("t").and_utc().timestamp(),
+            once.domains[2],
+            once.domains[2],
+            once.domains[2],
+        ),
+    )
+    .expect("late report");
+    sealwatch(&once.config, &["import", late.to_str().expect("utf-8")]);
+    let moved = watermark(&once_db).await;
+    let expected_day = i32::try_from(
+        (first + chrono::Duration::days(2)
+            - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
+        .num_days(),
+    )
+    .expect("day");
+    assert!(
+        moved.contains(&Some(expected_day)),
+        "the late report's domain is to be judged again from its day: {moved:?} (want {expected_day})"
+    );
+}
+
 mod sqlite {
     use super::*;
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,6 +87,8 @@ pub struct AnalysisTarget {
     pub domain_id: i64,
     pub domain: String,
     pub tenant: String,
+    /// The last day whose analysis is done; `None`: never analysed.
+    pub analysed_through: Option<i32>,
 }
 
 /// An anomaly as stored.
@@ -243,6 +245,7 @@ fn targets_of<'a>(
             domain_id: d.id,
             tenant: active.get(&d.tenant_id)?.clone(),
             domain: d.domain,
+            analysed_through: d.analysed_through,
         })
     })
 }
@@ -313,7 +316,29 @@ impl Store {
             domain_id: d.id,
             domain: d.domain,
             tenant: t.name,
+            analysed_through: d.analysed_through,
         }))
+    }
+
+    /// Records that the analysis of a domain is done through `day`, unless the watermark
+    /// moved meanwhile (a report stored for an earlier day moved it back: that day must be
+    /// judged again) or is already later. `read` is the watermark the analysis started from.
+    pub async fn set_analysed_through(
+        &self,
+        domain_id: i64,
+        read: Option<i32>,
+        day: i32,
+    ) -> Result<()> {
+        let mut q = tenant_domain::Entity::update_many()
+            .col_expr(tenant_domain::Column::AnalysedThrough, Expr::value(day))
+            .filter(tenant_domain::Column::Id.eq(domain_id));
+        q = match read {
+            None => q.filter(tenant_domain::Column::AnalysedThrough.is_null()),
+            Some(r) if r < day => q.filter(tenant_domain::Column::AnalysedThrough.eq(r)),
+            Some(_) => return Ok(()),
+        };
+        q.exec(&self.db).await?;
+        Ok(())
     }
 
     /// Aggregated report data of a domain whose reports overlap `[from, to)` (Unix seconds).

@@ -47,6 +47,8 @@ pub mod tenant_domain {
         pub verified_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub verification_detail: Option<String>,
+        /// The last day whose analysis is done (days since 1970-01-01); `None`: never.
+        pub analysed_through: Option<i32>,
     }
     no_relations!();
 }

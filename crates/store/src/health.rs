@@ -139,8 +139,9 @@ impl Store {
         Ok(AnalysisTarget {
             tenant_id: owner.id,
             domain_id: domain.id,
-            domain: domain.domain,
             tenant: owner.name,
+            analysed_through: domain.analysed_through,
+            domain: domain.domain,
         })
     }
 

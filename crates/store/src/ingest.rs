@@ -14,7 +14,7 @@ use sealwatch_model::{AggregateReport, Report};
 
 use crate::entities::{
     dmarc_record, dmarc_report, failure_report, mailbox_message, quarantine, raw_message,
-    tls_failure_detail, tls_policy, tls_report,
+    tenant_domain, tls_failure_detail, tls_policy, tls_report,
 };
 use crate::{Result, Store, to_json};
 
@@ -856,6 +856,14 @@ async fn write_aggregates(
     out.stored += stored.len() as u64;
     out.domains
         .extend(stored.iter().map(|(_, p)| p.item.domain_id));
+    rewind_watermarks(
+        txn,
+        stored.iter().filter_map(|(_, p)| match &p.item.report {
+            Report::DmarcAggregate(r) => Some((p.item.domain_id, day(r.begin.timestamp()))),
+            _ => None,
+        }),
+    )
+    .await?;
     let mut records = Vec::new();
     for (report_id, p) in &stored {
         let Report::DmarcAggregate(r) = &p.item.report else {
@@ -978,6 +986,32 @@ async fn stored_copies(
         .collect())
 }
 
+/// Moves each domain's analysis watermark back before the earliest day of the reports just
+/// stored for it, when the watermark had passed that day: the analysis judges those days
+/// again with the late reports (one statement per domain).
+async fn rewind_watermarks(
+    txn: &DatabaseTransaction,
+    stored: impl Iterator<Item = (i64, i32)>,
+) -> Result<()> {
+    let mut earliest: BTreeMap<i64, i32> = BTreeMap::new();
+    for (domain_id, d) in stored {
+        let e = earliest.entry(domain_id).or_insert(d);
+        *e = (*e).min(d);
+    }
+    for (domain_id, d) in earliest {
+        tenant_domain::Entity::update_many()
+            .col_expr(
+                tenant_domain::Column::AnalysedThrough,
+                sea_orm::sea_query::Expr::value(d.saturating_sub(1)),
+            )
+            .filter(tenant_domain::Column::Id.eq(domain_id))
+            .filter(tenant_domain::Column::AnalysedThrough.gte(d))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
 fn day(ts: i64) -> i32 {
     i32::try_from(ts.div_euclid(86_400)).unwrap_or(i32::MAX)
 }
@@ -1090,6 +1124,14 @@ async fn write_tls(
     out.stored += stored.len() as u64;
     out.domains
         .extend(stored.iter().map(|(_, p)| p.item.domain_id));
+    rewind_watermarks(
+        txn,
+        stored.iter().filter_map(|(_, p)| match &p.item.report {
+            Report::TlsRpt(r) => Some((p.item.domain_id, day(r.begin.timestamp()))),
+            _ => None,
+        }),
+    )
+    .await?;
 
     // Policies of all stored reports in one go; their ids come back ordered by insertion,
     // which is the order of the policies within each report.
