@@ -70,6 +70,12 @@ pub struct Thresholds {
     pub dmarc_window_min_messages: u64,
     /// DMARC drop: absolute drop of the pass rate. Default 0.2.
     pub dmarc_pass_rate_drop: f64,
+    /// DMARC drop: minimum failed messages in the window (evidence, not only a rate).
+    /// Default 30.
+    pub dmarc_drop_min_failed: u64,
+    /// DMARC drop: days of the window on which the source's pass rate was down (a single
+    /// day of failures, e.g. one failing aggregate row, is not yet a trend). Default 2.
+    pub dmarc_drop_min_days: u32,
     /// New unauthenticated source: minimum messages in the window. Default 100.
     pub dmarc_new_source_min_messages: u64,
     /// New unauthenticated source: pass rate at or below. Default 0.2.
@@ -115,6 +121,8 @@ impl Default for Thresholds {
             dmarc_known_min_pass_rate: 0.9,
             dmarc_window_min_messages: 20,
             dmarc_pass_rate_drop: 0.2,
+            dmarc_drop_min_failed: 30,
+            dmarc_drop_min_days: 2,
             dmarc_new_source_min_messages: 100,
             dmarc_new_source_max_pass_rate: 0.2,
             dmarc_new_source_max_baseline_messages: 10,

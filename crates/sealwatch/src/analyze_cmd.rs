@@ -210,6 +210,15 @@ pub async fn analyze_domain(
     if let Some(rdns) = rdns {
         input.source_names = source_names(rdns, &input).await;
     }
+    // Days before the domain's first report are not judged: nightly runs would not have
+    // had anything to judge either (and "no data" before the first report is not news).
+    let earliest_report = input
+        .reports
+        .iter()
+        .map(|r| analytics::day_of(r.begin))
+        .min()
+        .unwrap_or(today);
+    let first = first.max(earliest_report).min(today);
     let window_days = a.window_days.max(1);
     let windows: Vec<analytics::Window> = (first..=today)
         .map(|day| analytics::Window::ending(day, window_days))

@@ -302,7 +302,7 @@ impl Default for Config {
                 window_days: 7,
                 history_days: 84,
                 quiet_days: 7,
-                catch_up_days: 1,
+                catch_up_days: 28,
                 concurrency: 4,
                 reverse_dns: false,
                 thresholds: sealwatch_analytics::Thresholds::default(),

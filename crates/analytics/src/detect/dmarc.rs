@@ -3,13 +3,19 @@
 //! - `dmarc-auth-drop`: a *known* source (at least `dmarc_known_min_messages` baseline
 //!   messages with a pass rate of at least `dmarc_known_min_pass_rate`) sends at least
 //!   `dmarc_window_min_messages` in the window with a pass rate at least
-//!   `dmarc_pass_rate_drop` lower. Warning; critical when under half passes and at least a
+//!   `dmarc_pass_rate_drop` lower, and the drop is real rather than noise: at least
+//!   `dmarc_drop_min_failed` failed messages, on at least `dmarc_drop_min_days` days of the
+//!   window, and a window pass rate below every day of the source's own history (days with
+//!   at least `MIN_DAY_MESSAGES` messages): a source that has had such days before is
+//!   varying, not dropping. Warning; critical when under half passes and at least a
 //!   quarter of its messages were quarantined or rejected.
-//! - `dmarc-new-unauthenticated-source`: a network with fewer than
-//!   `dmarc_new_source_max_baseline_messages` baseline messages sends at least
+//! - `dmarc-new-unauthenticated-source`: a network that is not a known source sends at least
 //!   `dmarc_new_source_min_messages` in the window with a pass rate at most
 //!   `dmarc_new_source_max_pass_rate` — spoofing, or a service nobody set up SPF/DKIM for.
-//!   Warning (lower confidence without history).
+//!   New (fewer than `dmarc_new_source_max_baseline_messages` baseline messages) or already
+//!   sending unauthenticated in the history: a campaign that began before the window is
+//!   still flagged while it sends (one anomaly by fingerprint; a staff dismissal keeps an
+//!   accepted one quiet). Warning (lower confidence without history).
 //!
 //! The pass rate is the lower bound `max(dkim_aligned, spf_aligned) / messages` per row.
 //! Fingerprint: kind, domain, network.
@@ -29,6 +35,7 @@ use crate::rollup::{DmarcCounts, ratio};
 #[derive(Default)]
 struct Net {
     base: DmarcCounts,
+    base_days: BTreeMap<Day, DmarcCounts>,
     win: DmarcCounts,
     win_days: BTreeMap<Day, DmarcCounts>,
     ips: BTreeMap<String, u64>,
@@ -39,9 +46,11 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
     let th = ctx.th;
     let mut nets: BTreeMap<String, Net> = BTreeMap::new();
     if ctx.bdays > 0 {
-        for (_, d) in ctx.rollup.dmarc.range(ctx.bfrom..=ctx.bto) {
+        for (day, d) in ctx.rollup.dmarc.range(ctx.bfrom..=ctx.bto) {
             for (net, c) in &d.by_source_network {
-                nets.entry(net.clone()).or_default().base.add(c);
+                let n = nets.entry(net.clone()).or_default();
+                n.base.add(c);
+                n.base_days.entry(*day).or_default().add(c);
             }
         }
     }
@@ -76,17 +85,45 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
             let base_rate = base_rate.unwrap_or(1.0);
             if n.win.messages >= th.dmarc_window_min_messages
                 && win_rate <= base_rate - th.dmarc_pass_rate_drop
+                && is_real_drop(th, &n, base_rate, win_rate)
             {
                 out.push(drop_finding(ctx, &net, &n, base_rate, win_rate));
             }
-        } else if n.base.messages < th.dmarc_new_source_max_baseline_messages
-            && n.win.messages >= th.dmarc_new_source_min_messages
+        } else if n.win.messages >= th.dmarc_new_source_min_messages
             && win_rate <= th.dmarc_new_source_max_pass_rate
         {
+            // New, or already sending unauthenticated in the history (a campaign that began
+            // before the judged window is still one): flagged while it sends.
             out.push(new_source_finding(ctx, &net, &n, win_rate));
         }
     }
     out
+}
+
+/// Messages a day of history needs before its pass rate says how much the source varies.
+const MIN_DAY_MESSAGES: u64 = 10;
+
+/// Whether a drop of a known source's pass rate is evidence rather than noise: enough failed
+/// messages, on enough days, and lower than any day of the source's own history.
+fn is_real_drop(th: &crate::Thresholds, n: &Net, base_rate: f64, win_rate: f64) -> bool {
+    let failed = n.win.messages.saturating_sub(n.win.passed);
+    let down_days = n
+        .win_days
+        .values()
+        .filter(|c| {
+            c.pass_rate()
+                .is_some_and(|r| r <= base_rate - th.dmarc_pass_rate_drop)
+        })
+        .count();
+    let worst_day_before = n
+        .base_days
+        .values()
+        .filter(|c| c.messages >= MIN_DAY_MESSAGES)
+        .filter_map(DmarcCounts::pass_rate)
+        .fold(f64::INFINITY, f64::min);
+    failed >= th.dmarc_drop_min_failed
+        && u32::try_from(down_days).unwrap_or(u32::MAX) >= th.dmarc_drop_min_days
+        && win_rate < worst_day_before
 }
 
 fn top_ips(ctx: &Ctx<'_>, n: &Net) -> (Vec<serde_json::Value>, Vec<String>) {
@@ -215,6 +252,10 @@ fn new_source_finding(ctx: &Ctx<'_>, net: &str, n: &Net, win_rate: f64) -> Findi
     let (ips, names) = top_ips(ctx, n);
     let reporters: Vec<String> = n.reporters.iter().map(|r| ctx.reporter_name(r)).collect();
     let refused = n.win.disposition_quarantine + n.win.disposition_reject;
+    // Already sending (unauthenticated) in the history: since when.
+    let sending_since = (n.base.messages >= ctx.th.dmarc_new_source_max_baseline_messages)
+        .then(|| n.base_days.keys().next().copied())
+        .flatten();
     let who = if names.is_empty() {
         net.to_owned()
     } else {
@@ -232,6 +273,7 @@ fn new_source_finding(ctx: &Ctx<'_>, net: &str, n: &Net, win_rate: f64) -> Findi
         "history": ctx.history,
         "first_day": first,
         "first_date": format_day(first),
+        "sending_since": sending_since.map(format_day),
     });
     let confidence = 0.45
         + if ctx.history { 0.2 } else { 0.0 }
@@ -251,7 +293,12 @@ fn new_source_finding(ctx: &Ctx<'_>, net: &str, n: &Net, win_rate: f64) -> Findi
         confidence: conf(confidence),
         fingerprint: fingerprint(AnomalyKind::DmarcNewUnauthenticatedSource, ctx.domain, &[net]),
         summary: format!(
-            "New source {who} sent {} messages as {} failing DMARC ({} pass)",
+            "{} {who} sent {} messages as {} failing DMARC ({} pass)",
+            if sending_since.is_some() {
+                "Unauthenticated source"
+            } else {
+                "New source"
+            },
             n.win.messages,
             ctx.domain,
             pct(win_rate)
@@ -263,7 +310,11 @@ fn new_source_finding(ctx: &Ctx<'_>, net: &str, n: &Net, win_rate: f64) -> Findi
                 list(&reporters),
                 n.win.messages,
                 ctx.domain,
-                if ctx.history { "a network that had not sent as your domain before" } else { "a network not yet known to us" },
+                match sending_since {
+                    Some(d) => format!("a network that has been sending as your domain without authenticating since {}", format_day(d)),
+                    None if ctx.history => "a network that had not sent as your domain before".to_owned(),
+                    None => "a network not yet known to us".to_owned(),
+                },
                 pct(win_rate),
             ),
             what_it_means: format!(
@@ -318,6 +369,48 @@ mod tests {
         assert_eq!(f[0].window_start, 31);
         assert_eq!(f[0].evidence["source_names"][0], "mta1.esp.example.net");
         assert!(f[0].summary.contains("mta1.esp.example.net"));
+        assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
+    }
+
+    #[test]
+    fn a_campaign_that_began_before_the_window_is_still_flagged() {
+        // Four addresses of one network, ~14,000 rejected messages a day from day 22: by
+        // day 34 the campaign fills the last week of the baseline too.
+        let mut b = DomainBuilder::new("example.com").healthy(0, 34);
+        for day in 22..=34 {
+            for ip in ["45.13.7.20", "45.13.7.21", "45.13.7.22", "45.13.7.23"] {
+                b = b.dmarc(day, "google.com", ip, 3_500, 0);
+            }
+        }
+        let a = analyze(
+            &b.build(),
+            Window { start: 28, end: 34 },
+            &Thresholds::default(),
+        );
+        let f: Vec<_> = a
+            .findings
+            .iter()
+            .filter(|f| f.kind == AnomalyKind::DmarcNewUnauthenticatedSource)
+            .collect();
+        assert_eq!(f.len(), 1, "{:#?}", a.findings);
+        assert_eq!(
+            f[0].fingerprint,
+            "dmarc-new-unauthenticated-source:example.com:45.13.7.0/24"
+        );
+        assert!(
+            f[0].summary
+                .starts_with("Unauthenticated source 45.13.7.0/24"),
+            "{}",
+            f[0].summary
+        );
+        assert!(
+            f[0].explanation
+                .what_happened
+                .contains("without authenticating since"),
+            "{}",
+            f[0].explanation.what_happened
+        );
+        // A source that always authenticated and a small failing forwarder stay quiet.
         assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
     }
 
