@@ -781,15 +781,18 @@ impl Scenario {
                 u32::from(domain.forward_percent),
                 u32::from(domain.spoof_percent),
             ])];
-            let record = match class {
+            let (record, failing_share) = match class {
                 Class::Legit => self.legit_record(plan, rng),
-                Class::Forwarded => forwarded_record(domain, provider, rng),
-                Class::Spoofed => spoofed_record(domain, rng),
+                Class::Forwarded => (forwarded_record(domain, provider, rng), None),
+                Class::Spoofed => (spoofed_record(domain, rng), None),
             };
             if !used.insert(record.source_ip.clone()) {
                 continue;
             }
             push_with_habits(habits, record, rng, &mut out);
+            if let Some((failing, mut share_rng)) = failing_share {
+                push_with_habits(habits, failing, &mut share_rng, &mut out);
+            }
         }
         self.add_campaigns(plan, &mut used, &mut out);
         out
@@ -878,7 +881,16 @@ impl Scenario {
         }
     }
 
-    fn legit_record(&self, plan: &ReportPlan, rng: &mut SimRng) -> Record {
+    /// A row of a legitimate sending service. When its DKIM signature fails for some
+    /// messages (forwarding, content rewritten in transit), the failing share of a row of
+    /// several messages is a row of its own, as receivers report it: the row itself passes,
+    /// and the failing row comes back with the stream it was drawn from (derived from the
+    /// row, so the rest of the report draws as before).
+    fn legit_record(
+        &self,
+        plan: &ReportPlan,
+        rng: &mut SimRng,
+    ) -> (Record, Option<(Record, SimRng)>) {
         let provider = plan.provider();
         let domain = &self.domains[plan.domain];
         let (svc_index, _) = domain.services[pick_index(rng, &domain.services)];
@@ -968,13 +980,52 @@ impl Scenario {
             spf_results: vec![spf],
             ..Record::default()
         };
-        evaluate(
+        let dkim_failed = observed.dkim_results.iter().any(|d| d.result == "fail");
+        if !dkim_failed || count < 2 {
+            let record = evaluate(
+                domain,
+                observed,
+                provider.habits.arc_comments,
+                Class::Legit,
+                rng,
+            );
+            return (record, None);
+        }
+        // 2–10 % of the row's messages fail DKIM; the rest pass.
+        let mut share_rng = SimRng::derive(
+            self.config.seed,
+            &[
+                key_of("dkim-failing-share"),
+                key_of(&observed.source_ip),
+                plan.domain as u64,
+                slot,
+                count,
+            ],
+        );
+        let share = 0.02 + 0.08 * share_rng.unit();
+        let failing_count = ((count as f64 * share).round() as u64).clamp(1, count - 1);
+        let mut passing = observed.clone();
+        passing.count = count - failing_count;
+        for d in &mut passing.dkim_results {
+            d.result = "pass".to_owned();
+        }
+        let mut failing = observed;
+        failing.count = failing_count;
+        let record = evaluate(
             domain,
-            observed,
+            passing,
             provider.habits.arc_comments,
             Class::Legit,
             rng,
-        )
+        );
+        let failing = evaluate(
+            domain,
+            failing,
+            provider.habits.arc_comments,
+            Class::Legit,
+            &mut share_rng,
+        );
+        (record, Some((failing, share_rng)))
     }
 
     /// The aggregate report of `plan` as a file, packaged the way its provider does.

@@ -3,7 +3,8 @@
 //! - `dmarc-auth-drop`: a *known* source (at least `dmarc_known_min_messages` baseline
 //!   messages with a pass rate of at least `dmarc_known_min_pass_rate`) sends at least
 //!   `dmarc_window_min_messages` in the window with a pass rate at least
-//!   `dmarc_pass_rate_drop` lower, and the drop is real rather than noise: at least
+//!   `dmarc_pass_rate_drop` lower than what the same reporters said of it before, and the
+//!   drop is real rather than noise: at least
 //!   `dmarc_drop_min_failed` failed messages, on at least `dmarc_drop_min_days` days of the
 //!   window, and a window pass rate below every day of the source's own history (days with
 //!   at least `MIN_DAY_MESSAGES` messages): a source that has had such days before is
@@ -36,6 +37,8 @@ use crate::rollup::{DmarcCounts, ratio};
 struct Net {
     base: DmarcCounts,
     base_days: BTreeMap<Day, DmarcCounts>,
+    /// The baseline per reporter, to compare the window with what the same reporters said.
+    base_by_reporter: BTreeMap<String, DmarcCounts>,
     win: DmarcCounts,
     win_days: BTreeMap<Day, DmarcCounts>,
     ips: BTreeMap<String, u64>,
@@ -51,6 +54,16 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
                 let n = nets.entry(net.clone()).or_default();
                 n.base.add(c);
                 n.base_days.entry(*day).or_default().add(c);
+            }
+            for (rep, by_net) in &d.by_reporter_network {
+                for (net, c) in by_net {
+                    nets.entry(net.clone())
+                        .or_default()
+                        .base_by_reporter
+                        .entry(rep.clone())
+                        .or_default()
+                        .add(c);
+                }
             }
         }
     }
@@ -78,11 +91,23 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
         let Some(win_rate) = n.win.pass_rate() else {
             continue;
         };
+        // What the reporters of the window said about this source before: when one reporter
+        // falls silent, the others' share of failures is not a drop.
+        let mut comparable = DmarcCounts::default();
+        for rep in &n.reporters {
+            if let Some(c) = n.base_by_reporter.get(rep) {
+                comparable.add(c);
+            }
+        }
         let base_rate = n.base.pass_rate();
         let known = n.base.messages >= th.dmarc_known_min_messages
             && base_rate.is_some_and(|r| r >= th.dmarc_known_min_pass_rate);
         if known {
-            let base_rate = base_rate.unwrap_or(1.0);
+            let base_rate = if comparable.messages >= th.dmarc_window_min_messages {
+                comparable.pass_rate().unwrap_or(1.0)
+            } else {
+                base_rate.unwrap_or(1.0)
+            };
             if n.win.messages >= th.dmarc_window_min_messages
                 && win_rate <= base_rate - th.dmarc_pass_rate_drop
                 && is_real_drop(th, &n, base_rate, win_rate)
