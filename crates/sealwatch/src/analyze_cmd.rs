@@ -255,10 +255,15 @@ pub async fn analyze_domain(
                     })
                 }
                 analytics::Change::Reopen { id, finding } => {
-                    store_changes.push(AnomalyChange::Reopen {
-                        id,
-                        record: record_of(finding)?,
-                    })
+                    // A day judged again (late reports) before the anomaly's last day: it was
+                    // open then, and what happened after that day stands.
+                    let seen_later = known.iter().any(|e| e.id == id && e.last_seen >= day);
+                    if !seen_later {
+                        store_changes.push(AnomalyChange::Reopen {
+                            id,
+                            record: record_of(finding)?,
+                        })
+                    }
                 }
                 analytics::Change::AutoResolve { id } => {
                     store_changes.push(AnomalyChange::AutoResolve { id })

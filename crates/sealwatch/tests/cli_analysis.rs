@@ -515,6 +515,11 @@ async fn one_catch_up_run_equals_nightly_runs() {
         moved.contains(&Some(expected_day)),
         "the late report's domain is to be judged again from its day: {moved:?} (want {expected_day})"
     );
+    // The next run judges those days again: a healthy late report changes no anomaly (none
+    // moves back in time, counts twice, or reopens for a day already behind it).
+    analyze(&once, LAST);
+    assert_eq!(lifecycle_of(&once), b);
+    assert!(watermark(&once_db).await.iter().all(|w| *w == done[0]));
 }
 
 mod sqlite {

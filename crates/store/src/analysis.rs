@@ -777,9 +777,18 @@ async fn update(
             "anomaly {id} of domain {domain_id}"
         )));
     }
-    let occurrences = a.occurrences.saturating_add(1);
+    // A day judged again (reports for it arrived late) never moves the anomaly back in time
+    // nor counts as one more occurrence; the days after it are judged again next.
+    let again = today <= a.last_seen_day;
+    let occurrences = if again {
+        a.occurrences
+    } else {
+        a.occurrences.saturating_add(1)
+    };
     let reopened = a.reopened.saturating_add(i32::from(reopen));
     let window_start = std::cmp::min(a.window_start, r.window_start);
+    let window_end = std::cmp::max(a.window_end, r.window_end);
+    let last_seen_day = std::cmp::max(a.last_seen_day, today);
     let mut am: anomaly::ActiveModel = a.into();
     if reopen {
         am.status = Set("open".into());
@@ -789,8 +798,8 @@ async fn update(
     am.severity = Set(r.severity);
     am.confidence = Set(r.confidence);
     am.window_start = Set(window_start);
-    am.window_end = Set(r.window_end);
-    am.last_seen_day = Set(today);
+    am.window_end = Set(window_end);
+    am.last_seen_day = Set(last_seen_day);
     am.summary = Set(r.summary);
     am.evidence = Set(r.evidence.to_string());
     am.explanation = Set(r.explanation.to_string());
