@@ -536,8 +536,10 @@ async fn a_hostile_policy_host_does_not_stop_the_worker_lane() {
         assert_eq!(status, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         let metrics = get(port, "/metrics").map(|m| m.1).unwrap_or_default();
+        // The run is stored just before the job counts as done: wait for both.
         if v["history"].as_array().map_or(0, Vec::len) >= 2
             && metrics.contains("job=\"analyze-domains\",outcome=\"ok\"")
+            && metrics.contains("sealwatch_jobs_total{job=\"check-domain\",outcome=\"ok\"} 2")
         {
             break (v, metrics);
         }
