@@ -196,6 +196,13 @@ async fn gather_shows_open_issues_and_the_health_check(engine: Engine) {
         !composed.text.contains("false-alarm"),
         "dismissed anomalies never appear"
     );
+    // The domain sent no reports this week, yet the issues the verdict counts are listed
+    // (the subject and the body agree), in both parts.
+    for part in [&composed.text, &composed.html] {
+        for summary in ["tls-certificate-cluster on mx1", "reporter-silent on yahoo"] {
+            assert!(part.contains(summary), "{summary} missing: {part}");
+        }
+    }
 
     // A week that ends before any evidence shows none of them.
     let earlier = sealwatch_digest::gather(
