@@ -489,7 +489,8 @@ async fn hostile_then_honest_policy_host(hostile: usize) -> std::net::SocketAddr
 /// One worker lane (`jobs.concurrency = 1`) runs a health check against a policy host that
 /// sends a chunk size that overflows 64 bits; the check is stored with the policy reported
 /// unavailable, and the same lane goes on: it runs the nightly analysis the scheduler plans
-/// at start and the next health check, which reads the real policy. No job panicked.
+/// at start, builds and sends last week's digest, and runs the next health check, which reads
+/// the real policy. No job panicked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_policy_host_does_not_stop_the_worker_lane() {
     let db = TestDb::new(Engine::Sqlite, "serve_hostile").await;
@@ -508,14 +509,46 @@ async fn a_hostile_policy_host_does_not_stop_the_worker_lane() {
         &config,
         &["tenant", "add", "perfect", "--domain", "perfect.test"],
     );
+    // Last week's digest is due from Monday 00:00 UTC on: the lane builds and sends it too.
+    let rcpt = format!("lane-{}@perfect.test", std::process::id());
+    sealwatch(
+        &config,
+        &[
+            "digest",
+            "settings",
+            "--tenant",
+            "perfect",
+            "--recipient",
+            &rcpt,
+            "--weekday",
+            "1",
+            "--hour",
+            "0",
+        ],
+    );
+    // A digest is due only for weeks the tenant existed in: it joined a month ago.
+    {
+        use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+        use sealwatch_store::entities::tenant;
+        tenant::Entity::update_many()
+            .col_expr(
+                tenant::Column::CreatedAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::days(30)),
+            )
+            .filter(tenant::Column::Name.eq("perfect"))
+            .exec(db.store.connection())
+            .await
+            .expect("backdate the tenant");
+    }
     let token = String::from_utf8_lossy(
         &sealwatch(&config, &["admin", "create-token", "--role", "admin"]).stdout,
     )
     .trim()
     .to_owned();
     let port = free_port();
-    // The scheduler plans this week's health check and today's analysis at its first tick;
-    // the on-demand check below is the second check. One lane runs them all.
+    // The scheduler plans this week's health check, today's analysis and last week's digest
+    // at its first tick; the on-demand check below is the second check. One lane runs them
+    // all.
     let child = spawn_serve(&config, &["--bind", &format!("127.0.0.1:{port}")]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let domains = loop {
@@ -540,6 +573,7 @@ async fn a_hostile_policy_host_does_not_stop_the_worker_lane() {
         if v["history"].as_array().map_or(0, Vec::len) >= 2
             && metrics.contains("job=\"analyze-domains\",outcome=\"ok\"")
             && metrics.contains("sealwatch_jobs_total{job=\"check-domain\",outcome=\"ok\"} 2")
+            && metrics.contains("job=\"build-digest\",outcome=\"ok\"")
         {
             break (v, metrics);
         }
