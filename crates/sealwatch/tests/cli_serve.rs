@@ -275,6 +275,41 @@ fn request(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(
     Some((status, body))
 }
 
+/// Appends the health-check settings of the test servers to `config`, with MTA-STS policies
+/// fetched from `mta_sts_addr`, and the `rua` addresses the test zones point at.
+fn add_health_settings(config: &Path, mta_sts_addr: &str) {
+    let mut text = std::fs::read_to_string(config).expect("config");
+    text.push_str(&format!(
+        "\n[health]\nname_servers = [\"{}\"]\nca_file = \"{}\"\nmta_sts_addr = \"{mta_sts_addr}\"\nblocklists = false\ndns_timeout_secs = 2.0\n\n[reporting]\ndmarc_rua = \"dmarc@sealwatch.test\"\ntlsrpt_rua = \"tlsrpt@sealwatch.test\"\n",
+        env_var("SEALWATCH_TEST_DNS"),
+        env_var("SEALWATCH_TEST_CA"),
+    ));
+    std::fs::write(config, text).expect("config");
+}
+
+/// An admin token made by the CLI.
+fn admin_token(config: &Path) -> String {
+    String::from_utf8_lossy(
+        &sealwatch(config, &["admin", "create-token", "--role", "admin"]).stdout,
+    )
+    .trim()
+    .to_owned()
+}
+
+/// Waits for the API on `port` to answer, then returns the id of the first domain.
+async fn first_domain_id(port: u16, token: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let domains = loop {
+        if let Some((200, body)) = request(port, "GET", "/api/v1/domains", Some(token)) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the API did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let domains: serde_json::Value = serde_json::from_str(&domains).expect("json");
+    domains["items"][0]["id"].as_i64().expect("domain id")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_process_answers_probes_and_metrics_but_not_the_api() {
     let db = TestDb::new(Engine::Sqlite, "serve_probes").await;
@@ -344,35 +379,18 @@ async fn an_on_demand_health_check_is_run_by_a_worker_and_shown_by_the_api() {
     let db = TestDb::new(Engine::Sqlite, "serve_health").await;
     let dir = workdir("health");
     let config = write_config(&dir.0, &db.url);
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str(&format!(
-        "\n[health]\nname_servers = [\"{}\"]\nca_file = \"{}\"\nmta_sts_addr = \"127.0.0.1:{}\"\nblocklists = false\ndns_timeout_secs = 2.0\n\n[reporting]\ndmarc_rua = \"dmarc@sealwatch.test\"\ntlsrpt_rua = \"tlsrpt@sealwatch.test\"\n",
-        env_var("SEALWATCH_TEST_DNS"),
-        env_var("SEALWATCH_TEST_CA"),
-        env_var("SEALWATCH_TEST_HTTPS_ZONES_PORT"),
-    ));
-    std::fs::write(&config, text).expect("config");
+    add_health_settings(
+        &config,
+        &format!("127.0.0.1:{}", env_var("SEALWATCH_TEST_HTTPS_ZONES_PORT")),
+    );
     sealwatch(
         &config,
         &["tenant", "add", "perfect", "--domain", "perfect.test"],
     );
-    let token = String::from_utf8_lossy(
-        &sealwatch(&config, &["admin", "create-token", "--role", "admin"]).stdout,
-    )
-    .trim()
-    .to_owned();
+    let token = admin_token(&config);
     let port = free_port();
     let child = spawn_serve(&config, &["--bind", &format!("127.0.0.1:{port}")]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let domains = loop {
-        if let Some((200, body)) = request(port, "GET", "/api/v1/domains", Some(&token)) {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "the API did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let domains: serde_json::Value = serde_json::from_str(&domains).expect("json");
-    let id = domains["items"][0]["id"].as_i64().expect("domain id");
+    let id = first_domain_id(port, &token).await;
     let path = format!("/api/v1/domains/{id}/health");
     // Unauthenticated: refused; staff: queued.
     assert_eq!(request(port, "POST", &path, None).expect("post").0, 401);
@@ -497,14 +515,13 @@ async fn a_hostile_policy_host_does_not_stop_the_worker_lane() {
     let dir = workdir("hostile");
     let config = write_config(&dir.0, &db.url);
     let policy_host = hostile_then_honest_policy_host(1).await;
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text = text.replace("[jobs]\n", "[jobs]\nconcurrency = 1\n");
-    text.push_str(&format!(
-        "\n[health]\nname_servers = [\"{}\"]\nca_file = \"{}\"\nmta_sts_addr = \"{policy_host}\"\nblocklists = false\ndns_timeout_secs = 2.0\n\n[reporting]\ndmarc_rua = \"dmarc@sealwatch.test\"\ntlsrpt_rua = \"tlsrpt@sealwatch.test\"\n",
-        env_var("SEALWATCH_TEST_DNS"),
-        env_var("SEALWATCH_TEST_CA"),
-    ));
-    std::fs::write(&config, text).expect("config");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("[jobs]\n", "[jobs]\nconcurrency = 1\n"),
+    )
+    .expect("config");
+    add_health_settings(&config, &policy_host.to_string());
     sealwatch(
         &config,
         &["tenant", "add", "perfect", "--domain", "perfect.test"],
@@ -540,26 +557,13 @@ async fn a_hostile_policy_host_does_not_stop_the_worker_lane() {
             .await
             .expect("backdate the tenant");
     }
-    let token = String::from_utf8_lossy(
-        &sealwatch(&config, &["admin", "create-token", "--role", "admin"]).stdout,
-    )
-    .trim()
-    .to_owned();
+    let token = admin_token(&config);
     let port = free_port();
     // The scheduler plans this week's health check, today's analysis and last week's digest
     // at its first tick; the on-demand check below is the second check. One lane runs them
     // all.
     let child = spawn_serve(&config, &["--bind", &format!("127.0.0.1:{port}")]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let domains = loop {
-        if let Some((200, body)) = request(port, "GET", "/api/v1/domains", Some(&token)) {
-            break body;
-        }
-        assert!(Instant::now() < deadline, "the API did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let domains: serde_json::Value = serde_json::from_str(&domains).expect("json");
-    let id = domains["items"][0]["id"].as_i64().expect("domain id");
+    let id = first_domain_id(port, &token).await;
     let path = format!("/api/v1/domains/{id}/health");
     let (status, body) = request(port, "POST", &path, Some(&token)).expect("post");
     assert_eq!(status, 202, "{body}");

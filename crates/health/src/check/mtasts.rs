@@ -457,11 +457,10 @@ fn unreachable_addresses(host: &str, ips: &[IpAddr]) -> String {
 /// The policy host resolves only to addresses the internet cannot reach: we did not try to
 /// connect, and neither can a real sender.
 fn unreachable(url: &str, raw: &str, why: &str, domain: &str, mx_hosts: &[String]) -> Finding {
-    let mut f = Finding::new(
-        CheckId::MtaStsPolicyUnavailable,
-        Severity::Critical,
+    policy_unavailable(
         url,
-        format!("the MTA-STS policy file cannot be fetched: {why}"),
+        raw,
+        why,
         format!(
             "The _mta-sts TXT record announces a policy, but {why}. Mail servers on the \
              internet cannot fetch {url} from such an address, so they treat {domain} as \
@@ -470,29 +469,40 @@ fn unreachable(url: &str, raw: &str, why: &str, domain: &str, mx_hosts: &[String
              address in DNS (A and AAAA records) that serves the policy file below over \
              HTTPS, or remove the TXT record."
         ),
+        mx_hosts,
     )
-    .found(raw.to_owned());
-    if !mx_hosts.is_empty() {
-        f = f.fix(Fix::File {
-            url: url.to_owned(),
-            content: render_policy(StsMode::Testing, mx_hosts, SUGGESTED_MAX_AGE),
-        });
-    }
-    f
 }
 
 fn unavailable(url: &str, raw: &str, why: &str, domain: &str, mx_hosts: &[String]) -> Finding {
-    let mut f = Finding::new(
-        CheckId::MtaStsPolicyUnavailable,
-        Severity::Critical,
+    policy_unavailable(
         url,
-        format!("the MTA-STS policy file cannot be fetched: {why}"),
+        raw,
+        why,
         format!(
             "The _mta-sts TXT record announces a policy, but {url} cannot be fetched ({why}). \
              Senders then treat {domain} as having no MTA-STS, so the protection is silently \
              off (and senders that cached an older policy keep using it until it expires). \
              Serve the policy file below over HTTPS, or remove the TXT record."
         ),
+        mx_hosts,
+    )
+}
+
+/// The critical "policy cannot be fetched" finding, with a testing-mode policy for the
+/// real MX hosts as the fix.
+fn policy_unavailable(
+    url: &str,
+    raw: &str,
+    why: &str,
+    explanation: String,
+    mx_hosts: &[String],
+) -> Finding {
+    let mut f = Finding::new(
+        CheckId::MtaStsPolicyUnavailable,
+        Severity::Critical,
+        url,
+        format!("the MTA-STS policy file cannot be fetched: {why}"),
+        explanation,
     )
     .found(raw.to_owned());
     if !mx_hosts.is_empty() {
