@@ -112,6 +112,7 @@ pub async fn analyze_all(store: &Store, today: NaiveDate) -> u32 {
                 .collect(),
             source_names: Default::default(),
             expect_reports: true,
+            mx_addresses: Default::default(),
         };
         let window = analytics::Window {
             start: today - 6,

@@ -185,6 +185,12 @@ pub struct DomainInput {
     /// points `rua` at us). Without it, a domain with no reports ever gets an info finding.
     #[serde(default)]
     pub expect_reports: bool,
+    /// The addresses each MX host name resolves to (lower-case name without the trailing
+    /// dot), for the hosts the caller could resolve. A TLS failure whose `receiving-ip` is
+    /// none of its MX host's addresses reached some other machine (STARTTLS stripped on the
+    /// way). Hosts missing here are not judged that way.
+    #[serde(default)]
+    pub mx_addresses: BTreeMap<String, Vec<String>>,
 }
 
 /// The inclusive range of days being judged. Days before `start` in the input are history.

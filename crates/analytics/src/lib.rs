@@ -6,6 +6,7 @@
 //! ```text
 //! analyze(&DomainInput, Window, &Thresholds) -> Analysis { rollup, correlation, findings }
 //! reconcile(&[ExistingAnomaly], Vec<Finding>, today: Day, quiet_days: u32) -> Vec<Change>
+//! mx_hosts_to_resolve(&DomainInput) -> Vec<String>   // then fill DomainInput::mx_addresses
 //! ```
 //!
 //! The caller (the store side) fills a [`DomainInput`] with one domain's DMARC rows, TLS
@@ -108,6 +109,26 @@ pub fn analyze_days(
             let ctx = detect::Ctx::new(input, window, thresholds, &rollup, &correlation);
             findings_of(&ctx)
         })
+        .collect()
+}
+
+/// The MX host names whose addresses [`DomainInput::mx_addresses`] should hold: those named
+/// by failures of the low-rate detector's result types that say which address they reached
+/// (`receiving-ip`), lower case without the trailing dot, sorted, each once.
+pub fn mx_hosts_to_resolve(input: &DomainInput) -> Vec<String> {
+    input
+        .tls_failures
+        .iter()
+        .filter(|f| {
+            f.receiving_ip.is_some()
+                && detect::LOW_RATE_TYPES
+                    .contains(&f.result_type.trim().to_ascii_lowercase().as_str())
+        })
+        .filter_map(|f| f.receiving_mx_hostname.as_deref())
+        .map(rollup::norm_host)
+        .filter(|h| !h.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect()
 }
 

@@ -213,6 +213,8 @@ pub struct FailureCell {
     pub sending_ip: Option<String>,
     /// Its network.
     pub sending_network: Option<String>,
+    /// `receiving-ip` (canonical) when reported: the address the sender actually reached.
+    pub receiving_ip: Option<String>,
     /// Failed sessions on this day.
     pub failed: u64,
 }
@@ -425,6 +427,7 @@ impl Rollup {
                 mx,
                 sending_network: row.sending_mta_ip.as_deref().map(network_of),
                 sending_ip,
+                receiving_ip: row.receiving_ip.as_deref().map(canonical_ip),
                 failed: 0,
             };
             for (day, n) in distribute(cap(row.failed), &w) {

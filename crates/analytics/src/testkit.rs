@@ -169,6 +169,34 @@ impl DomainBuilder {
         self
     }
 
+    /// Like [`tls_failure`](Self::tls_failure), with the `receiving-ip` the sender reached.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tls_failure_at(
+        self,
+        day: Day,
+        reporter: &str,
+        result_type: &str,
+        mx: &str,
+        sending_ip: &str,
+        receiving_ip: &str,
+        failed: u64,
+    ) -> Self {
+        let mut b = self.tls_failure(day, reporter, result_type, mx, sending_ip, failed);
+        if let Some(row) = b.input.tls_failures.last_mut() {
+            row.receiving_ip = Some(receiving_ip.to_owned());
+        }
+        b
+    }
+
+    /// The addresses MX host `mx` resolves to ([`DomainInput::mx_addresses`]).
+    pub fn mx_addresses(mut self, mx: &str, addresses: &[&str]) -> Self {
+        self.input.mx_addresses.insert(
+            mx.trim_end_matches('.').to_ascii_lowercase(),
+            addresses.iter().map(|a| (*a).to_owned()).collect(),
+        );
+        self
+    }
+
     /// Sets the MTA-STS mode of every `sts` policy row built so far.
     pub fn sts_mode(mut self, mode: &str) -> Self {
         for p in &mut self.input.tls {

@@ -13,6 +13,11 @@ pub struct Thresholds {
     pub baseline_days: u32,
     /// Days with data in the baseline before history-based judgement is used. Default 7.
     pub min_history_days: u32,
+    /// A change still going on that began within this many days before the window's last
+    /// day is judged against the history before it began, not against a baseline that
+    /// already contains it (so an ongoing incident stays an incident for that long, however
+    /// the nights of analysis fell). Older changes are the domain's new normal. Default 21.
+    pub recent_change_days: u32,
 
     /// Certificate cluster: failure rate (cert failures on one MX / the reporter's sessions in
     /// the window) from which a reporter counts as seeing the problem. Default 0.02.
@@ -99,6 +104,7 @@ impl Default for Thresholds {
         Thresholds {
             baseline_days: 28,
             min_history_days: 7,
+            recent_change_days: 21,
             cert_reporter_min_failure_rate: 0.02,
             cert_min_reporter_share: 0.5,
             cert_min_failed_sessions: 5,

@@ -478,6 +478,7 @@ mod tests {
                         mx: "mx.example.com".to_owned(),
                         sending_ip: None,
                         sending_network: None,
+                        receiving_ip: None,
                         failed: NEAR_MAX,
                     }],
                     ..Default::default()

@@ -60,7 +60,7 @@ use sealwatch_model::DomainName;
 pub use check::dkim::COMMON_SELECTORS;
 pub use error::HealthError;
 pub use outbound::OutboundPolicy;
-pub use rdns::ReverseDns;
+pub use rdns::{MAX_HOSTS_PER_CALL, ReverseDns};
 pub use report::{
     Category, Change, CheckId, Finding, Fix, Grade, HealthReport, MtaStsState, MxHost, Observed,
     ObservedRecord, STS_POLICY_BROKEN, Severity, StsPolicyHealth, TlsRptState, diff, grade, score,

@@ -91,3 +91,57 @@ async fn documentation_addresses_are_named_only_when_private_addresses_are_allow
         "{names:?}"
     );
 }
+
+#[tokio::test]
+async fn mx_host_names_resolve_to_their_addresses() {
+    let dns = servers::dns();
+    let resolver = ReverseDns::new(vec![dns], Duration::from_secs(2)).expect("resolver");
+    let found = resolver
+        .host_addresses(&[
+            "MX1.downgrade.test.".to_owned(),
+            "mx2.downgrade.test".to_owned(),
+            "nowhere.downgrade.test".to_owned(),
+        ])
+        .await;
+    assert_eq!(
+        found.get("mx1.downgrade.test"),
+        Some(&ips(&["192.0.2.25", "2001:db8::25"])),
+        "{found:?}"
+    );
+    assert_eq!(found.get("mx2.downgrade.test"), Some(&ips(&["192.0.2.26"])));
+    assert!(!found.contains_key("nowhere.downgrade.test"), "{found:?}");
+}
+
+/// Host names come from reports anyone can send: what is not a host name is never asked
+/// about, and one call asks about a bounded number of names.
+#[tokio::test]
+async fn report_supplied_host_names_are_checked_and_bounded() {
+    let ns = CountingNameServer::start().await;
+    let resolver = ReverseDns::new(vec![ns.addr], Duration::from_millis(100)).expect("resolver");
+    let junk: Vec<String> = [
+        "",
+        "localhost",
+        "a..b",
+        "-x.example",
+        "x-.example",
+        "under_score.example",
+        "sp ace.example",
+        &format!("{}.example", "a".repeat(64)),
+        &format!("{}.example", "a.".repeat(130)),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert!(resolver.host_addresses(&junk).await.is_empty());
+    assert_eq!(ns.queries(), 0, "an invalid name was looked up");
+
+    let many: Vec<String> = (0..50).map(|i| format!("mx{i}.flood.example")).collect();
+    assert!(resolver.host_addresses(&many).await.is_empty());
+    let asked = ns.queries();
+    assert!(asked > 0, "valid names are asked about");
+    // Each name is asked at most twice per record type (one retry after a timeout).
+    assert!(
+        asked <= sealwatch_health::MAX_HOSTS_PER_CALL * 2 * 2,
+        "{asked} queries for 50 names"
+    );
+}

@@ -101,6 +101,7 @@ pub fn input_of(
             .collect(),
         source_names: Default::default(),
         expect_reports,
+        mx_addresses: Default::default(),
     }
 }
 
@@ -179,6 +180,23 @@ async fn source_names(
         .collect()
 }
 
+/// The addresses of the MX hosts named by low-rate TLS failures that say which address they
+/// reached (`receiving-ip`): the analysis flags those that reached another machine.
+async fn mx_addresses(
+    dns: &sealwatch_health::ReverseDns,
+    input: &analytics::DomainInput,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let hosts = analytics::mx_hosts_to_resolve(input);
+    if hosts.is_empty() {
+        return Default::default();
+    }
+    dns.host_addresses(&hosts)
+        .await
+        .into_iter()
+        .map(|(host, addrs)| (host, addrs.iter().map(|a| a.to_string()).collect()))
+        .collect()
+}
+
 /// Analyses one domain through `today` and stores the outcome: every day after the domain's
 /// watermark (`analysed_through`) up to `today` is judged in order, as nightly runs would
 /// have judged it — at most `analysis.catch_up_days` days, and all of them for a domain never
@@ -207,8 +225,13 @@ pub async fn analyze_domain(
     let to = (i64::from(today) + 1) * 86_400;
     let data = store.domain_data(target.domain_id, from, to).await?;
     let mut input = input_of(target, data, true);
-    if let Some(rdns) = rdns {
-        input.source_names = source_names(rdns, &input).await;
+    if let Some(dns) = rdns {
+        if a.reverse_dns {
+            input.source_names = source_names(dns, &input).await;
+        }
+        if a.resolve_mx {
+            input.mx_addresses = mx_addresses(dns, &input).await;
+        }
     }
     // Days before the domain's first report are not judged: nightly runs would not have
     // had anything to judge either (and "no data" before the first report is not news).
@@ -393,7 +416,7 @@ pub async fn analyze_all(
     let targets = store.analysis_targets(None).await?;
     let rdns = config
         .health
-        .reverse_dns(&config.analysis, &config.outbound)?
+        .analysis_dns(&config.analysis, &config.outbound)?
         .map(Arc::new);
     let (totals, outcomes) = analyze_many(store, config, rdns, targets, day_number(today)).await;
     for o in outcomes {
@@ -424,7 +447,7 @@ pub async fn analyze(
     let started = std::time::Instant::now();
     let rdns = config
         .health
-        .reverse_dns(&config.analysis, &config.outbound)?
+        .analysis_dns(&config.analysis, &config.outbound)?
         .map(Arc::new);
     let (totals, outcomes) = analyze_many(store, config, rdns, targets, today).await;
     let mut failed = 0usize;

@@ -444,8 +444,9 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub start: Option<chrono::NaiveDate>,
     /// Inject an incident (repeatable), e.g. cert-expired:domain=0,mx=0,from=14 —
-    /// kinds: cert-expired, provider-mismatch, mta-sts-broken, downgrade, silent,
-    /// spoofing, dane-broken.
+    /// kinds: cert-expired, provider-mismatch, mta-sts-broken, downgrade (keys network,
+    /// rate, provider, receiver), silent, spoofing, dane-broken, legacy-starttls (keys mx,
+    /// rate, provider).
     #[arg(long = "incident", value_name = "SPEC")]
     pub incidents: Vec<String>,
     /// Also write the domain names to this file, one per line.

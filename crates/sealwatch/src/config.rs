@@ -63,13 +63,13 @@ pub struct HealthSettings {
 }
 
 impl HealthSettings {
-    /// The reverse-DNS resolver of the analysis, when `analysis.reverse_dns` is on.
-    pub fn reverse_dns(
+    /// The resolver of the analysis, when `analysis.reverse_dns` or `analysis.resolve_mx` is on.
+    pub fn analysis_dns(
         &self,
         analysis: &AnalysisSettings,
         outbound: &OutboundSettings,
     ) -> anyhow::Result<Option<sealwatch_health::ReverseDns>> {
-        if !analysis.reverse_dns {
+        if !analysis.reverse_dns && !analysis.resolve_mx {
             return Ok(None);
         }
         Ok(Some(
@@ -77,7 +77,7 @@ impl HealthSettings {
                 self.name_servers.clone(),
                 std::time::Duration::from_secs_f64(self.dns_timeout_secs.clamp(0.1, 30.0)),
             )
-            .context("setting up reverse DNS for the analysis")?
+            .context("setting up DNS lookups for the analysis")?
             .outbound(outbound.policy()),
         ))
     }
@@ -260,6 +260,10 @@ pub struct AnalysisSettings {
     /// Name the sending sources of TLS failures (and the DMARC sources in their networks) by
     /// reverse DNS, with the resolvers of `[health]`.
     pub reverse_dns: bool,
+    /// Resolve the MX host names that TLS failures name, with the resolvers of `[health]`, so
+    /// a failure whose `receiving-ip` is none of its MX's addresses (STARTTLS stripped on the
+    /// way) is flagged however long it has been going on.
+    pub resolve_mx: bool,
     /// Detector thresholds.
     pub thresholds: sealwatch_analytics::Thresholds,
 }
@@ -305,6 +309,7 @@ impl Default for Config {
                 catch_up_days: 28,
                 concurrency: 4,
                 reverse_dns: false,
+                resolve_mx: true,
                 thresholds: sealwatch_analytics::Thresholds::default(),
             },
             api: ApiSettings {

@@ -26,7 +26,7 @@ pub struct SealwatchRunner {
     /// The digest relay, or why it could not be set up (digest jobs then fail visibly).
     mailer: Result<sealwatch_digest::Mailer, String>,
     digest: sealwatch_digest::DigestConfig,
-    /// Reverse DNS for naming sources in the analysis (`analysis.reverse_dns`).
+    /// DNS of the analysis (`analysis.reverse_dns`, `analysis.resolve_mx`).
     rdns: Option<Arc<sealwatch_health::ReverseDns>>,
     /// The domain health checker, or why it could not be set up.
     checker: Result<sealwatch_health::HealthChecker, String>,
@@ -79,7 +79,7 @@ impl SealwatchRunner {
         }
         let rdns = config
             .health
-            .reverse_dns(&config.analysis, &config.outbound)?
+            .analysis_dns(&config.analysis, &config.outbound)?
             .map(Arc::new);
         Ok(SealwatchRunner {
             rdns,

@@ -55,7 +55,7 @@ fn scenario_seeded(db: &TestDb, label: &str, domains: usize, incidents: &[&str],
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("sealwatch.toml");
-    std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", db.url)).expect("config");
+    std::fs::write(&config, base_config(db)).expect("config");
     let mails = dir.join("mail");
     let list = dir.join("domains.txt");
     let n = domains.to_string();
@@ -107,6 +107,20 @@ fn scenario_seeded(db: &TestDb, label: &str, domains: usize, incidents: &[&str],
         config,
         domains,
     }
+}
+
+/// The database and the test DNS server (the analysis resolves the MX hosts that TLS
+/// failures name; the simulated domains' names do not resolve there).
+fn base_config(db: &TestDb) -> String {
+    format!(
+        "[database]\nurl = \"{}\"\n\n[health]\nname_servers = [\"{}\"]\ndns_timeout_secs = 2.0\n",
+        db.url,
+        test_dns()
+    )
+}
+
+fn test_dns() -> String {
+    std::env::var("SEALWATCH_TEST_DNS").unwrap_or_else(|_| "127.0.0.1:5353".into())
 }
 
 fn domains_len(got: usize, want: usize) -> usize {
@@ -285,11 +299,8 @@ async fn reverse_dns_names_the_sending_sources() {
         2,
         &["downgrade:domain=0,network=203.0.113.0/24,rate=3,from=21"],
     );
-    let dns = std::env::var("SEALWATCH_TEST_DNS").unwrap_or_else(|_| "127.0.0.1:5353".into());
     let mut text = std::fs::read_to_string(&run.config).expect("config");
-    text.push_str(&format!(
-        "\n[analysis]\nreverse_dns = true\n\n[health]\nname_servers = [\"{dns}\"]\ndns_timeout_secs = 2.0\n"
-    ));
+    text.push_str("\n[analysis]\nreverse_dns = true\n");
     std::fs::write(&run.config, text).expect("config");
     analyze(&run, LAST);
     let all = anomalies(&run, &[]);
@@ -520,6 +531,118 @@ async fn one_catch_up_run_equals_nightly_runs() {
     analyze(&once, LAST);
     assert_eq!(lifecycle_of(&once), b);
     assert!(watermark(&once_db).await.iter().all(|w| *w == done[0]));
+}
+
+/// A day of TLS reports for downgrade.test (tests/servers/dns/downgrade.test.zone: mx1 is
+/// 192.0.2.25 and 2001:db8::25, mx2 is 192.0.2.26) from two reporters. Google's connections
+/// to mx2 have always met no STARTTLS now and then, at mx2's real address (a legacy host);
+/// Microsoft's connections to mx1 from one network have, for as long as there are reports,
+/// reached 198.51.100.66, which is not mx1.
+fn downgrade_day(day: chrono::NaiveDate) -> [String; 2] {
+    let d = day.format("%Y-%m-%d");
+    let report = |org: &str, ok: u64, failure: Value| {
+        serde_json::json!({
+            "organization-name": org,
+            "date-range": {"start-datetime": format!("{d}T00:00:00Z"), "end-datetime": format!("{d}T23:59:59Z")},
+            "contact-info": format!("tls@{org}"),
+            "report-id": format!("{org}-{d}"),
+            "policies": [{
+                "policy": {"policy-type": "sts", "policy-string": ["version: STSv1", "mode: enforce", "mx: mx1.downgrade.test", "mx: mx2.downgrade.test"],
+                           "policy-domain": "downgrade.test", "mx-host": ["mx1.downgrade.test", "mx2.downgrade.test"]},
+                "summary": {"total-successful-session-count": ok, "total-failure-session-count": failure["failed-session-count"]},
+                "failure-details": [failure]
+            }]
+        })
+        .to_string()
+    };
+    [
+        report(
+            "google.com",
+            400,
+            serde_json::json!({"result-type": "starttls-not-supported", "sending-mta-ip": "209.85.220.41",
+                "receiving-mx-hostname": "mx2.downgrade.test", "receiving-ip": "192.0.2.26", "failed-session-count": 2}),
+        ),
+        report(
+            "microsoft.com",
+            300,
+            serde_json::json!({"result-type": "starttls-not-supported", "sending-mta-ip": "40.107.22.5",
+                "receiving-mx-hostname": "mx1.downgrade.test", "receiving-ip": "198.51.100.66", "failed-session-count": 3}),
+        ),
+    ]
+}
+
+/// A TLS failure that reached an address which is none of its MX host's (resolved through
+/// the test DNS server) is the downgrade fingerprint, flagged however long it has lasted;
+/// legacy noise at the MX's own address is not. Without MX resolution the same long-standing
+/// pattern is the domain's normal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_is_not_the_mx_is_a_downgrade() {
+    let setup = |db: &TestDb, label: &str, extra: &str| {
+        let dir = std::env::temp_dir().join(format!("sealwatch-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("reports")).expect("dir");
+        let run = Run {
+            config: dir.join("sealwatch.toml"),
+            dir,
+            domains: vec!["downgrade.test".to_owned()],
+        };
+        std::fs::write(&run.config, format!("{}{extra}", base_config(db))).expect("config");
+        sealwatch(
+            &run.config,
+            &["tenant", "add", "acme", "--domain", "downgrade.test"],
+        );
+        let last = chrono::NaiveDate::parse_from_str(LAST, "%Y-%m-%d").expect("date");
+        for back in 0..35 {
+            let day = last - chrono::Duration::days(back);
+            for (i, json) in downgrade_day(day).iter().enumerate() {
+                std::fs::write(
+                    run.dir.join("reports").join(format!("{day}-{i}.json")),
+                    json,
+                )
+                .expect("report");
+            }
+        }
+        let imported = sealwatch(
+            &run.config,
+            &["import", run.dir.join("reports").to_str().expect("utf-8")],
+        );
+        assert!(
+            String::from_utf8_lossy(&imported.stdout).contains("quarantined 0"),
+            "{}",
+            String::from_utf8_lossy(&imported.stdout)
+        );
+        analyze(&run, LAST);
+        run
+    };
+
+    // Without MX resolution: five weeks of the same is the domain's normal by the end.
+    let off_db = TestDb::new(Engine::Sqlite, "foreign-receiver-off").await;
+    let off = setup(&off_db, "foreign-off", "\n[analysis]\nresolve_mx = false\n");
+    let open = anomalies(&off, &["--status", "open"]);
+    assert!(open.is_empty(), "{open:#?}");
+
+    let db = TestDb::new(Engine::Sqlite, "foreign-receiver").await;
+    let run = setup(&db, "foreign-on", "");
+    let all = anomalies(&run, &[]);
+    assert_eq!(all.len(), 1, "only the foreign receiver: {all:#?}");
+    let a = &all[0];
+    assert_eq!(a["kind"], "tls-low-rate-negotiation", "{a}");
+    assert_eq!(a["severity"], "warning", "{a}");
+    assert_eq!(a["status"], "open", "{a}");
+    assert_eq!(a["evidence"]["reason"], "foreign-receiver", "{a}");
+    assert_eq!(a["evidence"]["sending_network"], "40.107.22.0/24", "{a}");
+    assert!(
+        a["evidence"]["foreign_receiving_ips"]
+            .get("198.51.100.66")
+            .is_some(),
+        "{a}"
+    );
+    assert!(
+        a["explanation"]["what_happened"]
+            .as_str()
+            .is_some_and(|t| t.contains("198.51.100.66") && t.contains("mx1.downgrade.test")),
+        "{a}"
+    );
 }
 
 mod sqlite {

@@ -2,6 +2,7 @@
 //! (`cert-expired:domain=0,mx=0,from=14`).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use crate::net::Cidr;
@@ -46,12 +47,30 @@ pub enum IncidentKind {
     /// ([`crate::DomainProfile::sts_mode`]). Reporters that apply DANE to the domain
     /// report a `tlsa` policy instead and are not affected.
     MtaStsBroken { result: TlsResultType },
-    /// A small steady number of `starttls-not-supported` failures whose `sending-mta-ip`
+    /// STARTTLS stripped on one path: an interceptor answers instead of the real MX. A
+    /// small steady number of `starttls-not-supported` failures whose `sending-mta-ip`
     /// lies in `network` (not a network the reporter normally sends from):
     /// `rate_per_day` failed sessions in each report of each reporter in `providers`
-    /// (provider keys; empty means `google`, which reports every day).
+    /// (provider keys; empty means `google`, which reports every day). Their
+    /// `receiving-mx-hostname` is the domain's first MX host, but their `receiving-ip`
+    /// is the interceptor's, `receiver`, an address that is none of the domain's MX
+    /// addresses (`None`: a stable host in 198.51.100.0/24 chosen by seed and incident,
+    /// see [`crate::Scenario::downgrade_receiver`]).
     LowRateDowngrade {
         network: Cidr,
+        rate_per_day: u64,
+        providers: Vec<String>,
+        receiver: Option<IpAddr>,
+    },
+    /// Steady, long-standing, harmless noise: MX host `mx` (index into
+    /// [`crate::DomainProfile::mx_hosts`]; [`IncidentKind::LAST_MX`], the default, and
+    /// any index past the end mean the last host) does not offer STARTTLS. Each TLS
+    /// report of each reporter in `providers` (provider keys; empty means `google`)
+    /// carries `rate_per_day` `starttls-not-supported` failed sessions to that host
+    /// (its real `receiving-ip`, `sending-mta-ip` from the reporter's own networks);
+    /// the reporter's successful sessions drop by as many.
+    LegacyStarttls {
+        mx: usize,
         rate_per_day: u64,
         providers: Vec<String>,
     },
@@ -180,6 +199,10 @@ impl FromStr for TlsResultType {
 }
 
 impl IncidentKind {
+    /// [`IncidentKind::LegacyStarttls`]'s `mx` for "the domain's last MX host" (the
+    /// default of the text form, which leaves `mx=` out for it).
+    pub const LAST_MX: usize = usize::MAX;
+
     /// The kind's name in the text form (`cert-expired`, `provider-mismatch`, …).
     pub fn name(&self) -> &'static str {
         match self {
@@ -187,6 +210,7 @@ impl IncidentKind {
             IncidentKind::ProviderMismatch { .. } => "provider-mismatch",
             IncidentKind::MtaStsBroken { .. } => "mta-sts-broken",
             IncidentKind::LowRateDowngrade { .. } => "downgrade",
+            IncidentKind::LegacyStarttls { .. } => "legacy-starttls",
             IncidentKind::ReporterSilent { .. } => "silent",
             IncidentKind::SpoofingCampaign { .. } => "spoofing",
             IncidentKind::DaneBroken { .. } => "dane-broken",
@@ -211,7 +235,8 @@ const KINDS: &[(&str, &[&str])] = &[
     ("cert-expired", &["mx"]),
     ("provider-mismatch", &["provider", "result"]),
     ("mta-sts-broken", &["result"]),
-    ("downgrade", &["network", "rate", "provider"]),
+    ("downgrade", &["network", "rate", "provider", "receiver"]),
+    ("legacy-starttls", &["mx", "rate", "provider"]),
     ("silent", &["provider"]),
     ("spoofing", &["volume", "network"]),
     ("dane-broken", &["result"]),
@@ -253,7 +278,12 @@ impl FromStr for Incident {
     ///   `validation-failure`);
     /// - `mta-sts-broken`: `result` (default `sts-policy-fetch-error`);
     /// - `downgrade`: `network` (required, CIDR), `rate` (sessions a day, default 3),
-    ///   `provider` (`google+microsoft`; default `google`);
+    ///   `provider` (`google+microsoft`; default `google`), `receiver` (the
+    ///   interceptor's IPv4 or IPv6 address, reported as `receiving-ip`; default a host
+    ///   in 198.51.100.0/24 chosen by seed);
+    /// - `legacy-starttls`: `mx` (index, default: the domain's last MX host; larger
+    ///   indices mean the last), `rate` (sessions per report, default 2), `provider`
+    ///   (`google+microsoft`; default `google`);
     /// - `silent`: `provider` (required);
     /// - `spoofing`: `volume` (messages a day, default 500), `network` (CIDR, default
     ///   chosen by seed);
@@ -320,6 +350,12 @@ impl FromStr for Incident {
             v.parse::<Cidr>()
                 .map_err(|e| SpecError(format!("network: {e}")))
         };
+        let providers = || {
+            get("provider")
+                .map(|v| v.split('+').map(provider_key).collect())
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
         let kind = match kind.as_str() {
             "cert-expired" => IncidentKind::CertificateExpired {
                 mx: get("mx").map_or(Ok(0), |v| number("mx", v))?,
@@ -342,10 +378,19 @@ impl FromStr for Incident {
             "downgrade" => IncidentKind::LowRateDowngrade {
                 network: network(required("network")?)?,
                 rate_per_day: get("rate").map_or(Ok(3), |v| number("rate", v))?,
-                providers: get("provider")
-                    .map(|v| v.split('+').map(provider_key).collect())
-                    .transpose()?
-                    .unwrap_or_default(),
+                providers: providers()?,
+                receiver: get("receiver")
+                    .map(|v| {
+                        v.parse::<IpAddr>().map_err(|_| {
+                            SpecError(format!("receiver={v:?} is not an IPv4 or IPv6 address"))
+                        })
+                    })
+                    .transpose()?,
+            },
+            "legacy-starttls" => IncidentKind::LegacyStarttls {
+                mx: get("mx").map_or(Ok(IncidentKind::LAST_MX), |v| number("mx", v))?,
+                rate_per_day: get("rate").map_or(Ok(2), |v| number("rate", v))?,
+                providers: providers()?,
             },
             "silent" => IncidentKind::ReporterSilent {
                 provider: provider_key(required("provider")?)?,
@@ -387,8 +432,25 @@ impl fmt::Display for Incident {
                 network,
                 rate_per_day,
                 providers,
+                receiver,
             } => {
                 write!(f, ",network={network},rate={rate_per_day}")?;
+                if !providers.is_empty() {
+                    write!(f, ",provider={}", providers.join("+"))?;
+                }
+                if let Some(ip) = receiver {
+                    write!(f, ",receiver={ip}")?;
+                }
+            }
+            IncidentKind::LegacyStarttls {
+                mx,
+                rate_per_day,
+                providers,
+            } => {
+                if *mx != IncidentKind::LAST_MX {
+                    write!(f, ",mx={mx}")?;
+                }
+                write!(f, ",rate={rate_per_day}")?;
                 if !providers.is_empty() {
                     write!(f, ",provider={}", providers.join("+"))?;
                 }
@@ -451,6 +513,7 @@ mod tests {
                 network: Cidr::v4([203, 0, 113, 0], 24),
                 rate_per_day: 3,
                 providers: vec!["google".into(), "microsoft".into()],
+                receiver: None,
             })
         );
         assert_eq!(
@@ -483,6 +546,9 @@ mod tests {
             "cert-expired:domain=0,mx=1,from=14",
             "provider-mismatch:domain=1,provider=google,result=certificate-host-mismatch,from=7,to=9",
             "downgrade:domain=0,network=203.0.113.0/24,rate=3,provider=google+mailru,from=0",
+            "downgrade:domain=1,network=203.0.113.0/24,rate=3,receiver=2001:db8::25,from=2",
+            "legacy-starttls:domain=2,rate=2,from=0",
+            "legacy-starttls:domain=2,mx=1,rate=5,provider=google+microsoft,from=3,to=9",
             "spoofing:domain=4,volume=500,network=185.12.7.0/24,from=21",
             "silent:domain=3,provider=microsoft,from=20",
         ] {

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::{
-    Cidr, Incident, IncidentKind, PROVIDERS, ReportPlan, ReportingHabit, SPOOFERS, Scenario,
-    ScenarioConfig, TlsResultType, write_scenario_emails,
+    Cidr, Incident, IncidentKind, PROVIDERS, ReportPlan, ReportingHabit, SERVICES, SPOOFERS,
+    Scenario, ScenarioConfig, TlsResultType, write_scenario_emails,
 };
 
 const DAYS: u32 = 21;
@@ -118,6 +118,23 @@ fn compare(
     hits
 }
 
+/// Every MX address of domain `d`.
+fn mx_ips(s: &Scenario, d: usize) -> Vec<String> {
+    (0..s.domains()[d].mx_hosts.len())
+        .map(|mx| s.mx_ip(d, mx).to_string())
+        .collect()
+}
+
+/// The failure details `plan`'s TLS report has on top of the healthy scenario's (which
+/// come first, unchanged).
+fn added_details(s: &Scenario, plan: &ReportPlan) -> Vec<Value> {
+    let v = tls_json(s, plan).expect("tls report");
+    let base = tls_json(&healthy(), plan).expect("tls report");
+    let (all, before) = (details(&v), details(&base));
+    assert_eq!(all[..before.len()], before[..], "{v}");
+    all[before.len()..].to_vec()
+}
+
 fn domain_with_mx(s: &Scenario, n: usize) -> usize {
     s.domains()
         .iter()
@@ -187,6 +204,8 @@ fn incidents_do_not_change_the_days_before_them() {
         "downgrade:domain=3,network=203.0.113.0/24,from=10",
         "silent:domain=4,provider=google,from=10",
         "spoofing:domain=5,volume=800,from=10",
+        "legacy-starttls:domain=6,provider=google+microsoft+mailru,from=10",
+        "downgrade:domain=7,network=192.0.2.0/24,receiver=198.51.100.77,from=10",
     ]
     .into_iter()
     .map(|s| s.parse().expect("spec"))
@@ -316,11 +335,17 @@ fn a_low_rate_downgrade_comes_from_its_network_every_day() {
             network: net,
             rate_per_day: 3,
             providers: Vec::new(),
+            receiver: None,
         },
         0,
         0,
         None,
     );
+    let receiver = with(inc.clone())
+        .downgrade_receiver(&inc)
+        .expect("receiver")
+        .to_string();
+    assert!(Scenario::DOWNGRADE_RECEIVERS.contains(receiver.parse().expect("ip")));
     let mut days = HashSet::new();
     compare(
         &inc,
@@ -338,6 +363,9 @@ fn a_low_rate_downgrade_comes_from_its_network_every_day() {
             assert_eq!(down.len(), 1, "{v}");
             assert_eq!(down[0]["result-type"], "starttls-not-supported");
             assert_eq!(down[0]["failed-session-count"], 3);
+            assert_eq!(down[0]["receiving-mx-hostname"], s.domains()[0].mx_hosts[0]);
+            assert_eq!(down[0]["receiving-ip"], receiver.as_str());
+            assert!(!mx_ips(s, 0).contains(&receiver), "{receiver}");
             assert!(!in_ranges(
                 p.provider().sending_ranges,
                 down[0]["sending-mta-ip"].as_str().unwrap_or_default()
@@ -346,6 +374,239 @@ fn a_low_rate_downgrade_comes_from_its_network_every_day() {
         },
     );
     assert_eq!(days.len(), DAYS as usize);
+}
+
+#[test]
+fn a_downgrade_is_answered_by_a_foreign_receiver() {
+    // No MX address of any domain can be a default receiver: mx_ip draws from the
+    // hosting services' networks, and none of them overlaps the receivers' network.
+    let net = Scenario::DOWNGRADE_RECEIVERS;
+    for service in &SERVICES {
+        for r in service.ranges {
+            assert!(
+                !r.contains(net.nth(0)) && !net.contains(r.nth(0)),
+                "{} {r}",
+                service.key
+            );
+        }
+    }
+    let base = healthy();
+    for d in 0..base.domains().len() {
+        let inc: Incident = format!("downgrade:domain={d},network=203.0.113.0/24")
+            .parse()
+            .expect("spec");
+        let ip = base.downgrade_receiver(&inc).expect("receiver");
+        assert!(net.contains(ip), "{ip}");
+        assert_eq!(base.downgrade_receiver(&inc), Some(ip), "stable");
+        for other in 0..base.domains().len() {
+            assert!(!mx_ips(&base, other).contains(&ip.to_string()), "{ip}");
+        }
+    }
+    // A given receiver is used as is, IPv6 included, from its first day.
+    let spec = "downgrade:domain=2,network=203.0.113.0/24,rate=4,provider=microsoft,\
+                receiver=2001:db8:5::25,from=6";
+    let inc: Incident = spec.parse().expect("spec");
+    let IncidentKind::LowRateDowngrade { receiver, .. } = &inc.kind else {
+        panic!("{inc:?}");
+    };
+    assert_eq!(
+        receiver.map(|ip| ip.to_string()).as_deref(),
+        Some("2001:db8:5::25")
+    );
+    let hits = compare(
+        &inc,
+        |s, p| p.domain == 2 && day(s, p) >= 6 && p.provider().key == "microsoft",
+        |s, p| {
+            let added = added_details(s, p);
+            assert_eq!(added.len(), 1, "{added:?}");
+            assert_eq!(added[0]["result-type"], "starttls-not-supported");
+            assert_eq!(added[0]["failed-session-count"], 4);
+            assert_eq!(added[0]["receiving-ip"], "2001:db8:5::25");
+            assert_eq!(
+                added[0]["receiving-mx-hostname"],
+                s.domains()[2].mx_hosts[0]
+            );
+        },
+    );
+    assert!(hits >= 10, "{hits}");
+    // An MX address is no interceptor.
+    let mx = base.mx_ip(2, 0);
+    let inc: Incident = format!("downgrade:domain=2,network=203.0.113.0/24,receiver={mx}")
+        .parse()
+        .expect("spec");
+    let err = Scenario::try_new(config(vec![inc]))
+        .expect_err("an MX address")
+        .to_string();
+    assert!(err.contains("needs a foreign address"), "{err}");
+}
+
+#[test]
+fn a_legacy_mx_without_starttls_is_steady_noise() {
+    let d = domain_with_mx(&healthy(), 2);
+    let inc: Incident =
+        format!("legacy-starttls:domain={d},mx=1,rate=3,provider=google+mailru,from=4")
+            .parse()
+            .expect("spec");
+    let mut days: BTreeMap<&str, HashSet<u32>> = BTreeMap::new();
+    let hits = compare(
+        &inc,
+        |s, p| p.domain == d && day(s, p) >= 4 && ["google", "mailru"].contains(&p.provider().key),
+        |s, p| {
+            let added = added_details(s, p);
+            assert_eq!(added.len(), 1, "{added:?}");
+            let f = &added[0];
+            assert_eq!(f["result-type"], "starttls-not-supported");
+            assert_eq!(f["failed-session-count"], 3);
+            assert_eq!(f["receiving-mx-hostname"], s.domains()[d].mx_hosts[1]);
+            assert_eq!(f["receiving-ip"], s.mx_ip(d, 1).to_string());
+            let ip = f["sending-mta-ip"].as_str().expect("sending ip");
+            assert!(in_ranges(p.provider().sending_ranges, ip), "{ip}");
+            let v = tls_json(s, p).expect("tls report");
+            let base = healthy().tls_report(p).expect("tls");
+            assert_eq!(
+                count(&v, "total-successful-session-count"),
+                base.successful_sessions().saturating_sub(3)
+            );
+            assert_eq!(
+                count(&v, "total-failure-session-count"),
+                base.failed_sessions() + 3
+            );
+            days.entry(p.provider().key).or_default().insert(day(s, p));
+        },
+    );
+    assert!(hits >= DAYS as usize - 4, "{hits}");
+    // Google reports every day, so the noise is there every day from the first.
+    assert_eq!(days["google"], (4..DAYS).collect());
+
+    // Defaults: the domain's last MX host, two sessions, Google only, from day 0.
+    let s = healthy();
+    let d = domain_with_mx(&s, 3);
+    let last = s.domains()[d].mx_hosts.len() - 1;
+    for spec in [
+        format!("legacy-starttls:domain={d}"),
+        format!("legacy-starttls:domain={d},mx=99"),
+    ] {
+        let inc: Incident = spec.parse().expect("spec");
+        assert_eq!(with(inc.clone()).legacy_mx(&inc), Some(last));
+        let mut google_days = HashSet::new();
+        compare(
+            &inc,
+            |_, p| p.domain == d && p.provider().key == "google",
+            |s, p| {
+                let added = added_details(s, p);
+                assert_eq!(added.len(), 1, "{added:?}");
+                assert_eq!(added[0]["failed-session-count"], 2);
+                assert_eq!(
+                    added[0]["receiving-mx-hostname"],
+                    s.domains()[d].mx_hosts[last]
+                );
+                assert_eq!(added[0]["receiving-ip"], s.mx_ip(d, last).to_string());
+                google_days.insert(day(s, p));
+            },
+        );
+        assert_eq!(google_days.len(), DAYS as usize, "{spec}");
+    }
+}
+
+#[test]
+fn new_incident_keys_parse_and_unknown_keys_are_refused() {
+    let parse = |s: &str| s.parse::<Incident>().map_err(|e| e.to_string());
+    assert_eq!(
+        parse("downgrade:network=203.0.113.0/24,receiver=192.0.2.25").map(|i| i.kind),
+        Ok(IncidentKind::LowRateDowngrade {
+            network: "203.0.113.0/24".parse().expect("cidr"),
+            rate_per_day: 3,
+            providers: Vec::new(),
+            receiver: Some("192.0.2.25".parse().expect("ip")),
+        })
+    );
+    assert_eq!(
+        parse("legacy-starttls:domain=3,mx=1,rate=7,provider=google+Microsoft,from=5")
+            .map(|i| (i.kind, i.domain, i.from_day)),
+        Ok((
+            IncidentKind::LegacyStarttls {
+                mx: 1,
+                rate_per_day: 7,
+                providers: vec!["google".into(), "microsoft".into()],
+            },
+            3,
+            5
+        ))
+    );
+    assert_eq!(
+        parse("legacy-starttls").map(|i| (i.kind, i.from_day)),
+        Ok((
+            IncidentKind::LegacyStarttls {
+                mx: IncidentKind::LAST_MX,
+                rate_per_day: 2,
+                providers: Vec::new(),
+            },
+            0
+        ))
+    );
+    for (spec, needle) in [
+        (
+            "downgrade:network=203.0.113.0/24,receiver=mx.example",
+            "receiver=\"mx.example\" is not an IPv4 or IPv6 address",
+        ),
+        (
+            "downgrade:network=203.0.113.0/24,receiver=198.51.100.0/24",
+            "is not an IPv4 or IPv6 address",
+        ),
+        (
+            "legacy-starttls:network=203.0.113.0/24",
+            "legacy-starttls has no key \"network\" (keys: domain, from, to, mx, rate, provider)",
+        ),
+        (
+            "legacy-starttls:receiver=192.0.2.1",
+            "legacy-starttls has no key \"receiver\"",
+        ),
+        (
+            "cert-expired:receiver=192.0.2.1",
+            "cert-expired has no key \"receiver\"",
+        ),
+        ("legacy-starttls:mx=last", "mx=\"last\" is not"),
+        ("legacy-starttls:rate=-1", "rate=\"-1\" is not"),
+        (
+            "legacy-starttls:provider=hotmail",
+            "unknown provider \"hotmail\"",
+        ),
+    ] {
+        let err = parse(spec).expect_err(spec);
+        assert!(err.contains(needle), "{spec}: {err}");
+    }
+    let unknown = parse("meteor:domain=1").expect_err("unknown kind");
+    assert!(unknown.contains("legacy-starttls"), "{unknown}");
+    for (spec, needle) in [
+        ("legacy-starttls:rate=0", "rate must be at least 1"),
+        (
+            "legacy-starttls:provider=yahoo",
+            "yahoo sends no TLS reports",
+        ),
+    ] {
+        let inc: Incident = spec.parse().expect("spec");
+        let err = Scenario::try_new(config(vec![inc]))
+            .expect_err(spec)
+            .to_string();
+        assert!(err.contains(needle), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn new_incidents_are_described() {
+    let s = healthy();
+    let d = domain_with_mx(&s, 2);
+    let inc: Incident = format!("legacy-starttls:domain={d},mx=1")
+        .parse()
+        .expect("spec");
+    let text = s.describe(&inc);
+    assert!(text.contains(&s.domains()[d].mx_hosts[1]), "{text}");
+    assert!(text.contains(&s.mx_ip(d, 1).to_string()), "{text}");
+    let inc: Incident = "downgrade:domain=0,network=203.0.113.0/24,receiver=192.0.2.9"
+        .parse()
+        .expect("spec");
+    let text = s.describe(&inc);
+    assert!(text.contains("192.0.2.9"), "{text}");
 }
 
 #[test]

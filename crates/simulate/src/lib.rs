@@ -28,11 +28,12 @@
 //!   one report in thirty (one or two sessions), stable DMARC pass rates.
 //! - Incidents ([`ScenarioConfig::incidents`]): [`Incident`] = an [`IncidentKind`] for one
 //!   domain from one day (to an optional last day) — `CertificateExpired` on one MX,
-//!   `ProviderMismatch`, `MtaStsBroken`, `LowRateDowngrade` from one network,
-//!   `ReporterSilent`, `SpoofingCampaign`, `DaneBroken`. Their text form
-//!   (`cert-expired:domain=0,mx=0,from=14`, see `Incident::from_str`) is what
-//!   `sealwatch simulate --incident` reads. Incidents draw from streams of their own: the
-//!   days before an incident are byte for byte those of the healthy scenario.
+//!   `ProviderMismatch`, `MtaStsBroken`, `LowRateDowngrade` from one network to a
+//!   foreign receiver, `ReporterSilent`, `SpoofingCampaign`, `DaneBroken`, and
+//!   `LegacyStarttls` (harmless steady noise: one MX host without STARTTLS). Their
+//!   text form (`cert-expired:domain=0,mx=0,from=14`, see `Incident::from_str`) is what
+//!   `sealwatch simulate --incident` reads. Incidents draw from streams of their own:
+//!   the days before an incident are byte for byte those of the healthy scenario.
 //!   [`Scenario::try_new`] checks that incidents fit the scenario; [`Scenario::describe`]
 //!   says in one line what an incident does, where and when.
 //! - [`write_scenario_emails`]: a whole scenario as report emails, one `.eml` per report

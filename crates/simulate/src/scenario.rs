@@ -421,6 +421,29 @@ impl Scenario {
             IncidentKind::LowRateDowngrade {
                 providers,
                 rate_per_day,
+                receiver,
+                ..
+            } => {
+                for p in providers {
+                    tls_provider(p)?;
+                }
+                if *rate_per_day == 0 {
+                    return Err("rate must be at least 1".to_owned());
+                }
+                if let Some(ip) = receiver
+                    && let Some(mx) = (0..domain.mx_hosts.len())
+                        .find(|&mx| self.mx_ip(incident.domain, mx) == *ip)
+                {
+                    return Err(format!(
+                        "receiver {ip} is the address of {}'s MX {}; the interceptor needs \
+                         a foreign address",
+                        domain.name, domain.mx_hosts[mx]
+                    ));
+                }
+            }
+            IncidentKind::LegacyStarttls {
+                providers,
+                rate_per_day,
                 ..
             } => {
                 for p in providers {
@@ -558,6 +581,40 @@ impl Scenario {
         }
     }
 
+    /// Where a [`IncidentKind::LowRateDowngrade`] without `receiver` is answered from:
+    /// TEST-NET-2, which no MX address ([`Scenario::mx_ip`]) lies in.
+    pub const DOWNGRADE_RECEIVERS: Cidr = Cidr::v4([198, 51, 100, 0], 24);
+
+    /// The `receiving-ip` of a [`IncidentKind::LowRateDowngrade`]: the interceptor that
+    /// answers instead of the real MX. Its own `receiver`, or a host of
+    /// [`Scenario::DOWNGRADE_RECEIVERS`] chosen by the seed and the incident — never an
+    /// MX address ([`Scenario::mx_ip`] only hands out addresses of the hosting
+    /// services' networks). `None` for other kinds.
+    pub fn downgrade_receiver(&self, incident: &Incident) -> Option<IpAddr> {
+        let IncidentKind::LowRateDowngrade { receiver, .. } = &incident.kind else {
+            return None;
+        };
+        if let Some(ip) = receiver {
+            return Some(*ip);
+        }
+        let mut rng = SimRng::derive(
+            self.config.seed,
+            &[key_of("downgrade-receiver"), key_of(&incident.to_string())],
+        );
+        Some(Self::DOWNGRADE_RECEIVERS.random(&mut rng))
+    }
+
+    /// The MX host (index into [`DomainProfile::mx_hosts`]) of a
+    /// [`IncidentKind::LegacyStarttls`]: its `mx`, clamped to the domain's last host.
+    /// `None` for other kinds and unknown domains.
+    pub fn legacy_mx(&self, incident: &Incident) -> Option<usize> {
+        let IncidentKind::LegacyStarttls { mx, .. } = &incident.kind else {
+            return None;
+        };
+        let n = self.domains.get(incident.domain)?.mx_hosts.len();
+        Some((*mx).min(n.checked_sub(1)?))
+    }
+
     /// One line describing `incident` for people: the domain, what happens, and the
     /// dates.
     pub fn describe(&self, incident: &Incident) -> String {
@@ -567,6 +624,17 @@ impl Scenario {
         let org = |key: &str| match provider(key) {
             Some(p) => format!("{} ({key})", p.org_name),
             None => key.to_owned(),
+        };
+        let reporters = |providers: &[String]| {
+            if providers.is_empty() {
+                org("google")
+            } else {
+                providers
+                    .iter()
+                    .map(|p| org(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         };
         let what = match &incident.kind {
             IncidentKind::CertificateExpired { mx } => format!(
@@ -591,18 +659,29 @@ impl Scenario {
                 network,
                 rate_per_day,
                 providers,
+                ..
             } => format!(
-                "{rate_per_day} starttls-not-supported sessions a day from {network}, reported by {}",
-                if providers.is_empty() {
-                    org("google")
-                } else {
-                    providers
-                        .iter()
-                        .map(|p| org(p))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
+                "{rate_per_day} starttls-not-supported sessions a day from {network}, \
+                 answered by {} instead of MX {}, reported by {}",
+                self.downgrade_receiver(incident)
+                    .map_or_else(|| "?".to_owned(), |ip| ip.to_string()),
+                domain.mx_hosts[0],
+                reporters(providers)
             ),
+            IncidentKind::LegacyStarttls {
+                rate_per_day,
+                providers,
+                ..
+            } => {
+                let mx = self.legacy_mx(incident).unwrap_or(0);
+                format!(
+                    "MX {} ({}) offers no STARTTLS: {rate_per_day} starttls-not-supported \
+                     sessions in every report of {}",
+                    domain.mx_hosts[mx],
+                    self.mx_ip(incident.domain, mx),
+                    reporters(providers)
+                )
+            }
             IncidentKind::ReporterSilent { provider } => {
                 format!("{} sends no reports", org(provider))
             }
@@ -1220,16 +1299,43 @@ impl Scenario {
                     network,
                     rate_per_day,
                     providers,
-                } if (providers.is_empty() && provider.key == "google")
-                    || providers.iter().any(|p| p == provider.key) =>
-                {
+                    ..
+                } if reports_for(providers, provider.key) => {
                     failure_details.push(TlsRptFailure {
                         result_type: TlsResultType::StarttlsNotSupported.as_str().to_owned(),
                         sending_mta_ip: Some(network.random(&mut rng).to_string()),
                         receiving_mx_hostname: Some(domain.mx_hosts[0].clone()),
                         receiving_mx_helo: None,
-                        receiving_ip: Some(self.mx_ip(plan.domain, 0).to_string()),
+                        receiving_ip: self.downgrade_receiver(incident).map(|ip| ip.to_string()),
                         failed_session_count: (*rate_per_day).max(1),
+                        additional_information: None,
+                        failure_reason_code: None,
+                    });
+                }
+                IncidentKind::LegacyStarttls {
+                    rate_per_day,
+                    providers,
+                    ..
+                } if reports_for(providers, provider.key) => {
+                    let mx = self.legacy_mx(incident).unwrap_or(0);
+                    let failed = (*rate_per_day).max(1);
+                    // The sessions that fail are the reporter's own: its successful ones
+                    // drop by as many, first those to the host, then to the others.
+                    let mut left = failed;
+                    let others = (0..remaining.len()).filter(|&i| i != mx);
+                    for i in std::iter::once(mx).chain(others) {
+                        let taken = left.min(remaining[i]);
+                        remaining[i] -= taken;
+                        left -= taken;
+                    }
+                    let net = &provider.sending_ranges[rng.index(provider.sending_ranges.len())];
+                    failure_details.push(TlsRptFailure {
+                        result_type: TlsResultType::StarttlsNotSupported.as_str().to_owned(),
+                        sending_mta_ip: Some(net.random(&mut rng).to_string()),
+                        receiving_mx_hostname: Some(domain.mx_hosts[mx].clone()),
+                        receiving_mx_helo: None,
+                        receiving_ip: Some(self.mx_ip(plan.domain, mx).to_string()),
+                        failed_session_count: failed,
                         additional_information: None,
                         failure_reason_code: None,
                     });
@@ -1387,6 +1493,15 @@ impl Scenario {
             records: report.policies.len() as u64,
             messages: report.successful_sessions() + report.failed_sessions(),
         }))
+    }
+}
+
+/// True when an incident naming `providers` (empty: `google`) affects reporter `key`.
+fn reports_for(providers: &[String], key: &str) -> bool {
+    if providers.is_empty() {
+        key == "google"
+    } else {
+        providers.iter().any(|p| p == key)
     }
 }
 

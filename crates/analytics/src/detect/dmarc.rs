@@ -18,6 +18,9 @@
 //!   still flagged while it sends (one anomaly by fingerprint; a staff dismissal keeps an
 //!   accepted one quiet). Warning (lower confidence without history).
 //!
+//! A drop that began before the window but within `recent_change_days` is judged against
+//! the days before it began (an ongoing drop stays one, however the nights of analysis fell).
+//!
 //! The pass rate is the lower bound `max(dkim_aligned, spf_aligned) / messages` per row.
 //! Fingerprint: kind, domain, network.
 
@@ -33,7 +36,7 @@ use crate::input::{Day, format_day};
 use crate::net::network_of;
 use crate::rollup::{DmarcCounts, ratio};
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Net {
     base: DmarcCounts,
     base_days: BTreeMap<Day, DmarcCounts>,
@@ -49,23 +52,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
     let th = ctx.th;
     let mut nets: BTreeMap<String, Net> = BTreeMap::new();
     if ctx.bdays > 0 {
-        for (day, d) in ctx.rollup.dmarc.range(ctx.bfrom..=ctx.bto) {
-            for (net, c) in &d.by_source_network {
-                let n = nets.entry(net.clone()).or_default();
-                n.base.add(c);
-                n.base_days.entry(*day).or_default().add(c);
-            }
-            for (rep, by_net) in &d.by_reporter_network {
-                for (net, c) in by_net {
-                    nets.entry(net.clone())
-                        .or_default()
-                        .base_by_reporter
-                        .entry(rep.clone())
-                        .or_default()
-                        .add(c);
-                }
-            }
-        }
+        add_baseline(ctx, &mut nets, ctx.bfrom, ctx.bto, None);
     }
     for (day, d) in ctx.rollup.dmarc.range(ctx.window.start..=ctx.window.end) {
         for (net, c) in &d.by_source_network {
@@ -87,10 +74,34 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
         }
     }
     let mut out = Vec::new();
-    for (net, n) in nets {
-        let Some(win_rate) = n.win.pass_rate() else {
+    for (net, full) in nets {
+        let Some(win_rate) = full.win.pass_rate() else {
             continue;
         };
+        let mut n = full.clone();
+        // A pass rate that was already down before the window, since a day within
+        // `recent_change_days`, is judged against the days before it went down.
+        let change_start = ctx.recent_change_start(|d| {
+            let c = full
+                .base_days
+                .get(&d)
+                .filter(|c| c.messages >= MIN_DAY_MESSAGES)?;
+            Some(c.pass_rate()? <= win_rate + th.dmarc_pass_rate_drop / 2.0)
+        });
+        if let Some(start) = change_start {
+            let win = std::mem::take(&mut n.win);
+            let win_days = std::mem::take(&mut n.win_days);
+            let ips = std::mem::take(&mut n.ips);
+            let reporters = std::mem::take(&mut n.reporters);
+            let mut one = BTreeMap::new();
+            let (bfrom, bto) = ctx.baseline_before(Some(start));
+            add_baseline(ctx, &mut one, bfrom, bto, Some(&net));
+            n = one.remove(&net).unwrap_or_default();
+            n.win = win;
+            n.win_days = win_days;
+            n.ips = ips;
+            n.reporters = reporters;
+        }
         // What the reporters of the window said about this source before: when one reporter
         // falls silent, the others' share of failures is not a drop.
         let mut comparable = DmarcCounts::default();
@@ -118,11 +129,43 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
             && win_rate <= th.dmarc_new_source_max_pass_rate
         {
             // New, or already sending unauthenticated in the history (a campaign that began
-            // before the judged window is still one): flagged while it sends.
-            out.push(new_source_finding(ctx, &net, &n, win_rate));
+            // before the judged window is still one): flagged while it sends, with the whole
+            // history (it tells since when).
+            out.push(new_source_finding(ctx, &net, &full, win_rate));
         }
     }
     out
+}
+
+/// Adds the baseline days `from..=to` to `nets` (only network `only`, when given).
+fn add_baseline(
+    ctx: &Ctx<'_>,
+    nets: &mut BTreeMap<String, Net>,
+    from: Day,
+    to: Day,
+    only: Option<&str>,
+) {
+    if from > to {
+        return;
+    }
+    let wanted = |net: &str| only.is_none_or(|o| o == net);
+    for (day, d) in ctx.rollup.dmarc.range(from..=to) {
+        for (net, c) in d.by_source_network.iter().filter(|(n, _)| wanted(n)) {
+            let n = nets.entry(net.clone()).or_default();
+            n.base.add(c);
+            n.base_days.entry(*day).or_default().add(c);
+        }
+        for (rep, by_net) in &d.by_reporter_network {
+            for (net, c) in by_net.iter().filter(|(n, _)| wanted(n)) {
+                nets.entry(net.clone())
+                    .or_default()
+                    .base_by_reporter
+                    .entry(rep.clone())
+                    .or_default()
+                    .add(c);
+            }
+        }
+    }
 }
 
 /// Messages a day of history needs before its pass rate says how much the source varies.
@@ -358,6 +401,45 @@ fn new_source_finding(ctx: &Ctx<'_>, net: &str, n: &Net, win_rate: f64) -> Findi
 mod tests {
     use crate::testkit::DomainBuilder;
     use crate::{AnomalyKind, Severity, Thresholds, Window, analyze};
+
+    /// Sixty healthy days in which the ESP's mail (198.51.100.20) fails from `first` on.
+    fn esp_fails_from(first: i32) -> crate::DomainInput {
+        let mut input = DomainBuilder::new("example.com").healthy(0, 59).build();
+        for row in &mut input.dmarc {
+            if row.source_ip == "198.51.100.20" && row.begin >= crate::input::day_start(first) {
+                row.dkim_aligned = 0;
+                row.spf_aligned = 0;
+                row.disposition_none = 0;
+                row.disposition_quarantine = row.messages;
+            }
+        }
+        input
+    }
+
+    #[test]
+    fn a_drop_that_began_before_the_window_stays_a_drop_for_recent_change_days() {
+        let drops = |input: &crate::DomainInput, th: &Thresholds| {
+            analyze(input, Window { start: 53, end: 59 }, th)
+                .findings
+                .into_iter()
+                .filter(|f| f.kind == AnomalyKind::DmarcAuthDrop)
+                .count()
+        };
+        let th = Thresholds::default();
+        // Began 12 days before the window's end: five of its days are in the baseline.
+        assert_eq!(drops(&esp_fails_from(48), &th), 1);
+        let off = Thresholds {
+            recent_change_days: 0,
+            ..Thresholds::default()
+        };
+        assert_eq!(
+            drops(&esp_fails_from(48), &off),
+            0,
+            "absorbed without the rule"
+        );
+        // Began 40 days before: the new normal.
+        assert_eq!(drops(&esp_fails_from(20), &th), 0);
+    }
 
     #[test]
     fn known_source_losing_authentication() {

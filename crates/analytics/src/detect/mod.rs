@@ -137,6 +137,61 @@ impl<'a> Ctx<'a> {
         d
     }
 
+    /// The first day of a change that is still going on, when it began before the window
+    /// but within `recent_change_days` of the window's last day; `None` when it began in the
+    /// window or longer ago (then it is the domain's new normal). Walks back from the day
+    /// before the window while `looks_changed` says `Some(true)`; `None` (no data that day)
+    /// is stepped over, at most `MAX_GAP` days in a row. Detectors judge such a change
+    /// against the baseline days before its start ([`Ctx::baseline_before`]).
+    pub(crate) fn recent_change_start(
+        &self,
+        looks_changed: impl Fn(Day) -> Option<bool>,
+    ) -> Option<Day> {
+        const MAX_GAP: u32 = 3;
+        let limit = self
+            .window
+            .end
+            .saturating_sub(Day::try_from(self.th.recent_change_days).unwrap_or(0))
+            .saturating_add(1);
+        if self.bdays == 0 {
+            return None;
+        }
+        let floor = self.bfrom.max(limit);
+        let mut start = None;
+        let mut gap = 0;
+        let mut d = self.window.start.saturating_sub(1);
+        while d >= floor {
+            match looks_changed(d) {
+                Some(true) => {
+                    start = Some(d);
+                    gap = 0;
+                }
+                // The change began after a day that looked normal, or after days without
+                // data: recent.
+                Some(false) => return start,
+                None => {
+                    gap += 1;
+                    if gap > MAX_GAP {
+                        return start;
+                    }
+                }
+            }
+            d -= 1;
+        }
+        // Still changed as far back as we may look: older than `recent_change_days` (or
+        // older than the history), so it is the new normal.
+        None
+    }
+
+    /// The baseline days before `change_start` (all of them without one): `(from, to)`,
+    /// empty (`from > to`) when nothing is left.
+    pub(crate) fn baseline_before(&self, change_start: Option<Day>) -> (Day, Day) {
+        match change_start {
+            Some(s) => (self.bfrom, s.saturating_sub(1).min(self.bto)),
+            None => (self.bfrom, self.bto),
+        }
+    }
+
     /// Sum of failed sessions of cells matching `f` on `day`.
     pub(crate) fn day_failures(&self, day: Day, f: impl Fn(&FailureCell) -> bool) -> u64 {
         self.rollup.tls.get(&day).map_or(0, |t| {
