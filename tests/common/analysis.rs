@@ -108,11 +108,13 @@ pub async fn analyze_all(store: &Store, today: NaiveDate) -> u32 {
                     } else {
                         analytics::ReportKind::Dmarc
                     },
+                    received: r.received,
                 })
                 .collect(),
             source_names: Default::default(),
             expect_reports: true,
             mx_addresses: Default::default(),
+            added_day: Some(target.added_day),
         };
         let window = analytics::Window {
             start: today - 6,

@@ -104,6 +104,7 @@ async fn import(store: &Store, files: &[(&str, String)]) {
             paths,
             only_tenant: None,
             batch_size: 10,
+            received_at: None,
         },
         |_| {},
         |e| panic!("unexpected read error: {e}"),

@@ -83,6 +83,7 @@ fn sample() -> DigestData {
             last_week: week_numbers(11_900, 0),
             reporters_missing: vec!["Yahoo".into()],
             regular_reporters_missing: vec![],
+            regular_reporters_stopped: vec![],
             issues: vec![issue],
             tls: TlsSection {
                 mta_sts_mode: Some("enforce".into()),
@@ -130,6 +131,7 @@ fn no_data_sample() -> DigestData {
         last_week: WeekNumbers::default(),
         reporters_missing: vec![],
         regular_reporters_missing: vec![],
+        regular_reporters_stopped: vec![],
         issues: vec![],
         tls: TlsSection::default(),
         sources: vec![],

@@ -71,6 +71,7 @@ async fn import(store: &Store, paths: &[&Path], only: Option<i64>) -> WriteOutco
             paths: paths.iter().map(|p| p.to_path_buf()).collect(),
             only_tenant: only,
             batch_size: 7,
+            received_at: None,
         },
         |_| {},
         |e| panic!("unexpected read error: {e}"),

@@ -159,6 +159,10 @@ pub struct ReportSeen {
     pub reporter: String,
     /// DMARC or TLS.
     pub kind: ReportKind,
+    /// When the report reached us, Unix seconds (`None`: unknown). A reporter whose reports
+    /// still arrive, however late they are, is not silent.
+    #[serde(default)]
+    pub received: Option<i64>,
 }
 
 /// Everything the analysis knows about one tenant domain: normally the baseline weeks plus
@@ -191,6 +195,11 @@ pub struct DomainInput {
     /// way). Hosts missing here are not judged that way.
     #[serde(default)]
     pub mx_addresses: BTreeMap<String, Vec<String>>,
+    /// The day the domain was added, when the caller knows it: a domain that never had a
+    /// report is not reported as such in its first `no_data_grace_days` (its first reports
+    /// may simply not have arrived yet).
+    #[serde(default)]
+    pub added_day: Option<Day>,
 }
 
 /// The inclusive range of days being judged. Days before `start` in the input are history.

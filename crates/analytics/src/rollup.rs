@@ -248,9 +248,21 @@ pub struct ReporterPresence {
     pub dmarc_days: BTreeSet<Day>,
     /// Days covered by a TLS report.
     pub tls_days: BTreeSet<Day>,
+    /// Days on which a DMARC report of it reached us (when the caller said).
+    pub dmarc_received: BTreeSet<Day>,
+    /// Days on which a TLS report of it reached us (when the caller said).
+    pub tls_received: BTreeSet<Day>,
 }
 
 impl ReporterPresence {
+    /// The days on which reports of one kind reached us.
+    pub fn received(&self, kind: ReportKind) -> &BTreeSet<Day> {
+        match kind {
+            ReportKind::Dmarc => &self.dmarc_received,
+            ReportKind::Tls => &self.tls_received,
+        }
+    }
+
     /// The days of one report kind.
     pub fn days(&self, kind: ReportKind) -> &BTreeSet<Day> {
         match kind {
@@ -472,11 +484,14 @@ impl Rollup {
             let key = keys.reporter(&seen.reporter);
             let p = slot(&mut r.reporters, &key);
             note_name(&mut p.names, &seen.reporter);
-            let days = match seen.kind {
-                ReportKind::Dmarc => &mut p.dmarc_days,
-                ReportKind::Tls => &mut p.tls_days,
+            let (days, received) = match seen.kind {
+                ReportKind::Dmarc => (&mut p.dmarc_days, &mut p.dmarc_received),
+                ReportKind::Tls => (&mut p.tls_days, &mut p.tls_received),
             };
             mark_days(days, seen.begin, seen.end);
+            if let Some(t) = seen.received {
+                received.insert(day_of(t));
+            }
         }
         let all_days = r.dmarc.keys().chain(r.tls.keys()).chain(
             r.reporters

@@ -215,6 +215,26 @@ impl DomainBuilder {
             end,
             reporter: reporter.to_owned(),
             kind,
+            received: None,
+        });
+        self
+    }
+
+    /// A report of `day` that reached us on day `received` (a late reporter).
+    pub fn report_received(
+        mut self,
+        day: Day,
+        reporter: &str,
+        kind: ReportKind,
+        received: Day,
+    ) -> Self {
+        let (begin, end) = range(day);
+        self.input.reports.push(ReportSeen {
+            begin,
+            end,
+            reporter: reporter.to_owned(),
+            kind,
+            received: Some(day_start(received) + 3_600),
         });
         self
     }
@@ -303,6 +323,7 @@ impl DomainBuilder {
                         end: key.1,
                         reporter: key.2,
                         kind: key.3,
+                        received: None,
                     });
                 }
             }

@@ -39,6 +39,10 @@ pub struct Thresholds {
     /// Single provider: the other reporters need at least this many sessions. Default 20.
     pub single_provider_others_min_sessions: u64,
 
+    /// No data: days after a domain was added during which "no report has ever arrived" is
+    /// not yet a finding (reporters send daily, some days late). Default 7.
+    pub no_data_grace_days: u32,
+
     /// MTA-STS: minimum policy failures in the window. Default 3.
     pub sts_min_failed_sessions: u64,
 
@@ -113,6 +117,7 @@ impl Default for Thresholds {
             single_provider_min_failed_sessions: 10,
             single_provider_others_max_failure_rate: 0.02,
             single_provider_others_min_sessions: 20,
+            no_data_grace_days: 7,
             sts_min_failed_sessions: 3,
             low_rate_max_failure_rate: 0.05,
             low_rate_min_days: 3,

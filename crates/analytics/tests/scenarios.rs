@@ -201,7 +201,7 @@ proptest! {
             input.tls.push(TlsPolicyRow { begin, end, reporter: reporter.clone(), policy_type: "sts".into(), sts_mode: Some("enforce".into()), successful: a, failed: c, ..Default::default() });
             let rt = ["certificate-expired", "sts-policy-invalid", "tlsa-invalid", "starttls-not-supported", "weird"][i % 5];
             input.tls_failures.push(TlsFailureRow { begin, end, reporter: reporter.clone(), policy_type: "sts".into(), result_type: rt.into(), sending_mta_ip: Some(ip.clone()), failed: c, ..Default::default() });
-            input.reports.push(ReportSeen { begin, end, reporter, kind: if i % 2 == 0 { ReportKind::Dmarc } else { ReportKind::Tls } });
+            input.reports.push(ReportSeen { begin, end, reporter, kind: if i % 2 == 0 { ReportKind::Dmarc } else { ReportKind::Tls }, received: None });
         }
         let w = Window { start: wstart, end: wstart + wlen };
         let a = analyze(&input, w, &Thresholds::default());

@@ -935,6 +935,7 @@ mod tests {
             last_week: numbers(900),
             reporters_missing: vec![],
             regular_reporters_missing: vec![],
+            regular_reporters_stopped: vec![],
             issues: vec![],
             tls: TlsSection {
                 mta_sts_mode: Some("enforce".into()),
@@ -1044,7 +1045,7 @@ mod tests {
             &'static str,
             &'static str,
         );
-        let cases: [Case; 6] = [
+        let cases: [Case; 7] = [
             (
                 "TLS success rate down from the week before",
                 |d| {
@@ -1077,6 +1078,12 @@ mod tests {
                     d.reporters_missing = vec!["Microsoft".into()];
                     d.regular_reporters_missing = vec!["Microsoft".into()];
                 },
+                "reporter-silent",
+                "dmarc-auth-drop",
+            ),
+            (
+                "a regular reporter that stopped during the week",
+                |d| d.regular_reporters_stopped = vec![("Google".into(), 20_400)],
                 "reporter-silent",
                 "dmarc-auth-drop",
             ),

@@ -42,6 +42,9 @@ pub struct DomainDigest {
     /// Of those, the ones that reported on most days (five of seven) of every one of the four
     /// weeks before.
     pub regular_reporters_missing: Vec<String>,
+    /// Of the reporters that did report this week, the regular ones whose reports stopped
+    /// days before the others' did, with the first day without their reports.
+    pub regular_reporters_stopped: Vec<(String, sealwatch_analytics::Day)>,
     /// Anomalies of the week, most urgent first: open and acknowledged ones, and resolved
     /// ones whose evidence lies in the week (marked resolved); never dismissed ones.
     pub issues: Vec<Issue>,

@@ -238,6 +238,7 @@ fn input_of(domain: &str, data: &DomainData) -> analytics::DomainInput {
                 } else {
                     analytics::ReportKind::Dmarc
                 },
+                received: r.received,
             })
             .collect(),
         ..Default::default()
@@ -306,6 +307,9 @@ fn numbers(rollup: &Rollup, first: Day, last: Day) -> WeekNumbers {
 /// Days of a week a reporter must have reported on, in each of the weeks before, for its
 /// silence this week to be news.
 const REGULAR_DAYS_PER_WEEK: usize = 5;
+/// Days a regular reporter's reports must have stopped before the others' did for the
+/// week's numbers to show it.
+const STOPPED_DAYS: Day = 3;
 
 /// The numbers, sources and TLS section of one domain for the week `first..=last`.
 fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDigest {
@@ -339,6 +343,45 @@ fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDig
         })
         .filter_map(|(_, p)| p.names.iter().next().cloned())
         .collect();
+    // Regular reporters that reported this week but stopped days before the others did.
+    let regular = |p: &analytics::rollup::ReporterPresence| {
+        (1..=HISTORY_WEEKS).all(|w| {
+            let (from, to) = (first - w * 7, first - w * 7 + 6);
+            let days: BTreeSet<Day> = p
+                .dmarc_days
+                .range(from..=to)
+                .chain(p.tls_days.range(from..=to))
+                .copied()
+                .collect();
+            days.len() >= REGULAR_DAYS_PER_WEEK
+        })
+    };
+    let last_of = |p: &analytics::rollup::ReporterPresence| {
+        p.dmarc_days
+            .range(first..=last)
+            .chain(p.tls_days.range(first..=last))
+            .copied()
+            .max()
+    };
+    let mut regular_stopped = Vec::new();
+    for (key, p) in &rollup.reporters {
+        let Some(own_last) = last_of(p) else {
+            continue;
+        };
+        let others_last = rollup
+            .reporters
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .filter_map(|(_, o)| last_of(o))
+            .max();
+        if let Some(others_last) = others_last
+            && others_last - own_last >= STOPPED_DAYS
+            && regular(p)
+            && let Some(name) = p.names.iter().next()
+        {
+            regular_stopped.push((name.clone(), own_last + 1));
+        }
+    }
 
     let before = networks_in(&rollup, first - HISTORY_WEEKS * 7, first - 1);
     let mut sources: Vec<SourceRow> = sources_in(&rollup, first, last)
@@ -362,6 +405,7 @@ fn summarize(domain: &str, data: DomainData, first: Day, last: Day) -> DomainDig
         last_week,
         reporters_missing: missing,
         regular_reporters_missing: regular_missing,
+        regular_reporters_stopped: regular_stopped,
         issues: Vec::new(),
         tls: tls_section(&input, &rollup, first, last),
         sources,

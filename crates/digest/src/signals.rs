@@ -45,6 +45,12 @@ pub enum Signal {
     DmarcDrop { now: f64, before: f64 },
     /// Reporters that sent reports every week before sent nothing this week.
     ReporterMissing { names: Vec<String> },
+    /// A reporter that sent reports every week before stopped during this week while the
+    /// others went on (its first day without reports).
+    ReporterStopped {
+        name: String,
+        since: sealwatch_analytics::Day,
+    },
     /// A source not seen in the weeks before sent much mail failing DMARC.
     NewFailingSource {
         ip: String,
@@ -68,7 +74,9 @@ impl Signal {
             Signal::DmarcDrop { .. } | Signal::NewFailingSource { .. } => {
                 kind.starts_with("dmarc-")
             }
-            Signal::ReporterMissing { .. } => kind == "reporter-silent" || kind == "no-data",
+            Signal::ReporterMissing { .. } | Signal::ReporterStopped { .. } => {
+                kind == "reporter-silent" || kind == "no-data"
+            }
             Signal::StsPolicyFailures { .. } => kind.starts_with("mta-sts"),
         }
     }
@@ -96,6 +104,10 @@ impl Signal {
             Signal::ReporterMissing { names } => format!(
                 "{} sent reports every week before but none this week",
                 names.join(", ")
+            ),
+            Signal::ReporterStopped { name, since } => format!(
+                "{name}, which sent reports every day before, sent none from {} on while the other providers' reports kept coming",
+                sealwatch_analytics::format_day(*since)
             ),
             Signal::NewFailingSource {
                 ip,
@@ -139,6 +151,12 @@ pub fn signals(d: &DomainDigest) -> Vec<Signal> {
     if !d.regular_reporters_missing.is_empty() {
         out.push(Signal::ReporterMissing {
             names: d.regular_reporters_missing.clone(),
+        });
+    }
+    for (name, since) in &d.regular_reporters_stopped {
+        out.push(Signal::ReporterStopped {
+            name: name.clone(),
+            since: *since,
         });
     }
     if let Some(s) = d.sources.iter().find(|s| {

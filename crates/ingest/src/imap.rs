@@ -449,6 +449,7 @@ impl Poller {
                     bytes: head,
                     source: source(uid),
                     message_id: None,
+                    received_at: None,
                     items: vec![Item::Quarantine {
                         tenant_id: mailbox.tenant_id,
                         reason: "too-large".to_owned(),

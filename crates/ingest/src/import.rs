@@ -34,6 +34,10 @@ pub struct ImportRequest {
     pub only_tenant: Option<i64>,
     /// Messages per database transaction.
     pub batch_size: usize,
+    /// Record the messages as received at this time instead of now (replaying an archive in
+    /// the order it arrived; the analysis reads from receipt times whether a reporter's
+    /// reports still arrive).
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What the walk found before importing, for a progress bar.
@@ -69,6 +73,7 @@ pub async fn import(
         paths,
         only_tenant,
         batch_size,
+        received_at,
     } = request;
     let batch_size = batch_size.max(1);
     let (tx, mut rx) = mpsc::channel::<(Vec<NewMessage>, u64)>(2);
@@ -101,7 +106,9 @@ pub async fn import(
                             MessageSource::File { origin },
                             only_tenant,
                         );
-                        batch.push(prepared.message);
+                        let mut message = prepared.message;
+                        message.received_at = received_at;
+                        batch.push(message);
                         if batch.len() >= batch_size && !send(&mut batch, &mut bytes) {
                             stop = true;
                             return;

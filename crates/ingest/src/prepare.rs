@@ -207,6 +207,7 @@ pub fn prepare(
             source,
             message_id,
             items,
+            received_at: None,
         },
         reports,
         quarantined,

@@ -97,11 +97,13 @@ pub fn input_of(
                 } else {
                     analytics::ReportKind::Dmarc
                 },
+                received: r.received,
             })
             .collect(),
         source_names: Default::default(),
         expect_reports,
         mx_addresses: Default::default(),
+        added_day: Some(target.added_day),
     }
 }
 

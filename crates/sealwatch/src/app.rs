@@ -64,6 +64,7 @@ pub fn run(config_path: Option<&Path>, command: Command) -> anyhow::Result<ExitC
             | Command::BenchPoll(_)
             | Command::BenchScale(_)
             | Command::BenchAnalyze(_)
+            | Command::BenchQuality(_)
             | Command::Simulate(_)
             | Command::Check(_) => {
                 bail!("not a database command")
@@ -157,6 +158,7 @@ async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
             paths: args.paths.clone(),
             only_tenant: only,
             batch_size: args.batch_size,
+            received_at: args.received_at,
         },
         move |p| {
             if let Some(b) = &progress_bar {

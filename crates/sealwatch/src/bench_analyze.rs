@@ -349,6 +349,7 @@ pub(crate) fn message(
             origin: key.clone(),
         },
         message_id: None,
+        received_at: None,
         items: vec![Item::Report(Box::new(ReportItem {
             tenant_id,
             domain_id,

@@ -44,6 +44,9 @@ pub enum Command {
     /// Fill a database with weeks of synthetic reports for many domains and time the
     /// nightly analysis pass.
     BenchAnalyze(BenchAnalyzeArgs),
+    /// Measure the anomaly detectors' recall and precision on a simulated scenario with
+    /// injected incidents (imported and analysed as in production).
+    BenchQuality(crate::bench_quality::BenchQualityArgs),
     /// Time IMAP-to-PostgreSQL ingest with 1, 2, 4 poller processes and weekly digests with
     /// 1 and 2 worker processes; print the rates and the speed-up.
     BenchScale(BenchScaleArgs),
@@ -234,6 +237,11 @@ pub struct ImportArgs {
     /// Messages per database transaction.
     #[arg(long, default_value_t = 200)]
     pub batch_size: usize,
+    /// Record the messages as received at this time (RFC 3339) instead of now: for
+    /// replaying an archive in the order it arrived (the analysis tells a reporter that
+    /// reports late from one that stopped by when its reports arrived).
+    #[arg(long, value_name = "RFC3339")]
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod app;
 mod bench;
 mod bench_analyze;
 mod bench_poll;
+mod bench_quality;
 mod bench_scale;
 mod check_cmd;
 mod cli;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::BenchPoll(args) => bench_poll::run(&args),
         cli::Command::BenchScale(args) => bench_scale::run(&args),
         cli::Command::BenchAnalyze(args) => bench_analyze::run(&args),
+        cli::Command::BenchQuality(args) => bench_quality::run(&args),
         cli::Command::Simulate(args) => simulate_cmd::run(&args),
         cli::Command::Check(args) => check_cmd::run(&args, cli.config.as_deref()),
         command => app::run(cli.config.as_deref(), command),

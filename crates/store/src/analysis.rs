@@ -5,7 +5,7 @@
 //! failure detail, so the analysis sees compact data; splitting multi-day reports into UTC
 //! days is the analysis crate's job. Also the batch lookups of analysis targets.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -69,6 +69,8 @@ pub struct ReportSeenRow {
     pub reporter: String,
     /// `dmarc` or `tls`.
     pub kind: &'static str,
+    /// When the report reached us, Unix seconds.
+    pub received: Option<i64>,
 }
 
 /// Everything the analysis needs about one domain over a time range.
@@ -89,6 +91,8 @@ pub struct AnalysisTarget {
     pub tenant: String,
     /// The last day whose analysis is done; `None`: never analysed.
     pub analysed_through: Option<i32>,
+    /// The day the domain was added (days since 1970-01-01).
+    pub added_day: i32,
 }
 
 /// An anomaly as stored.
@@ -246,8 +250,14 @@ fn targets_of<'a>(
             tenant: active.get(&d.tenant_id)?.clone(),
             domain: d.domain,
             analysed_through: d.analysed_through,
+            added_day: day_of(d.created_at),
         })
     })
+}
+
+/// The UTC day number of a time.
+fn day_of(t: DateTime<Utc>) -> i32 {
+    i32::try_from(t.timestamp().div_euclid(86_400)).unwrap_or(i32::MAX)
 }
 
 impl Store {
@@ -314,6 +324,7 @@ impl Store {
         Ok(Some(AnalysisTarget {
             tenant_id: t.id,
             domain_id: d.id,
+            added_day: day_of(d.created_at),
             domain: d.domain,
             tenant: t.name,
             analysed_through: d.analysed_through,
@@ -379,6 +390,10 @@ impl Store {
             .expr_as(col("dmarc_reports", "begin_ts"), Alias::new("begin_ts"))
             .expr_as(col("dmarc_reports", "end_ts"), Alias::new("end_ts"))
             .expr_as(col("dmarc_reports", "org_name"), Alias::new("reporter"))
+            .expr_as(
+                col("dmarc_reports", "created_at"),
+                Alias::new("received_at"),
+            )
             .expr_as(Expr::cust(records), Alias::new("records"))
             .group_by_col((Alias::new("dmarc_reports"), Alias::new("id")))
             .order_by(
@@ -396,11 +411,13 @@ impl Store {
                 .map_err(|e| StoreError::Invalid(format!("packed DMARC records: {e}")))?;
             data.dmarc
                 .extend(group_sources(begin, end, &reporter, records));
+            let received: Option<DateTime<Utc>> = row.try_get("", "received_at")?;
             data.reports.push(ReportSeenRow {
                 begin,
                 end,
                 reporter,
                 kind: "dmarc",
+                received: received.map(|t| t.timestamp()),
             });
         }
 
@@ -416,6 +433,7 @@ impl Store {
             .expr_as(col("tls_reports", "begin_ts"), Alias::new("begin_ts"))
             .expr_as(col("tls_reports", "end_ts"), Alias::new("end_ts"))
             .expr_as(col("tls_reports", "org_name"), Alias::new("reporter"))
+            .expr_as(col("tls_reports", "created_at"), Alias::new("received_at"))
             .expr_as(
                 col("tls_policies", "policy_type"),
                 Alias::new("policy_type"),
@@ -447,11 +465,13 @@ impl Store {
             let reporter: String = row.try_get("", "reporter")?;
             if last_report != Some(report_id) {
                 last_report = Some(report_id);
+                let received: Option<DateTime<Utc>> = row.try_get("", "received_at")?;
                 tls_seen.push(ReportSeenRow {
                     begin,
                     end,
                     reporter: reporter.clone(),
                     kind: "tls",
+                    received: received.map(|t| t.timestamp()),
                 });
             }
             let Some(policy_type) = row.try_get::<Option<String>>("", "policy_type")? else {
@@ -589,7 +609,10 @@ impl Store {
                         confidence: Set(r.confidence),
                         window_start: Set(r.window_start),
                         window_end: Set(r.window_end),
-                        first_seen_day: Set(today),
+                        // The first day of its evidence, whenever the analysis found it
+                        // (a reporter is silent from the day after its last report, found
+                        // days later; a late report delays the finding, not the fact).
+                        first_seen_day: Set(std::cmp::min(r.window_start, today)),
                         last_seen_day: Set(today),
                         summary: Set(r.summary),
                         evidence: Set(r.evidence.to_string()),
@@ -766,7 +789,7 @@ async fn update(
     id: i64,
     r: AnomalyRecord,
     today: i32,
-    now: chrono::DateTime<Utc>,
+    now: DateTime<Utc>,
     reopen: bool,
 ) -> Result<()> {
     let Some(a) = anomaly::Entity::find_by_id(id).one(txn).await? else {

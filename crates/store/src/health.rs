@@ -141,6 +141,8 @@ impl Store {
             domain_id: domain.id,
             tenant: owner.name,
             analysed_through: domain.analysed_through,
+            added_day: i32::try_from(domain.created_at.timestamp().div_euclid(86_400))
+                .unwrap_or(i32::MAX),
             domain: domain.domain,
         })
     }

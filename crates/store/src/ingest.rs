@@ -66,6 +66,11 @@ pub struct NewMessage {
     pub source: MessageSource,
     pub message_id: Option<String>,
     pub items: Vec<Item>,
+    /// When the message reached us, when the caller knows it better than the time of
+    /// writing (an archive replayed with `import --received-at`); `None`: now. Stored as the
+    /// message's and its reports' receipt time: the analysis reads from it whether a
+    /// reporter's reports are still arriving.
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 /// Counts from writing one or more batches.
@@ -212,6 +217,13 @@ impl Store {
             .one(&txn)
             .await?;
         let precedence = Precedence::of_source(source.as_deref());
+        let received_at: DateTime<Utc> = raw_message::Entity::find_by_id(raw_message_id)
+            .select_only()
+            .column(raw_message::Column::ReceivedAt)
+            .into_tuple()
+            .one(&txn)
+            .await?
+            .unwrap_or(now);
         let mut out = WriteOutcome {
             messages: 1,
             ..WriteOutcome::default()
@@ -225,6 +237,7 @@ impl Store {
                         raw_id: raw_message_id,
                         precedence,
                         item: *r,
+                        received: received_at,
                     };
                     match p.item.report {
                         Report::DmarcAggregate(_) => agg.push(p),
@@ -373,6 +386,8 @@ struct PendingReport {
     raw_id: i64,
     precedence: Precedence,
     item: ReportItem,
+    /// When its message reached us.
+    received: DateTime<Utc>,
 }
 
 /// Which of two conflicting copies of a report is counted (same dedupe key, different
@@ -460,7 +475,7 @@ async fn write_batch(txn: &DatabaseTransaction, messages: Vec<NewMessage>) -> Re
             message_id: Set(msg.message_id.clone()),
             outcome: Set(outcome_of(&msg.items).to_owned()),
             bytes: Set(msg.bytes.clone()),
-            received_at: Set(now),
+            received_at: Set(msg.received_at.unwrap_or(now)),
             ..Default::default()
         });
     }
@@ -528,6 +543,7 @@ async fn write_batch(txn: &DatabaseTransaction, messages: Vec<NewMessage>) -> Re
             continue;
         }
         let precedence = Precedence::of(&msg.source);
+        let received = msg.received_at.unwrap_or(now);
         for item in msg.items {
             match item {
                 Item::Report(r) => {
@@ -535,6 +551,7 @@ async fn write_batch(txn: &DatabaseTransaction, messages: Vec<NewMessage>) -> Re
                         raw_id,
                         precedence,
                         item: *r,
+                        received,
                     };
                     match p.item.report {
                         Report::DmarcAggregate(_) => pending_agg.push(p),
@@ -812,14 +829,13 @@ async fn displace(
 async fn insert_aggregates(
     txn: &DatabaseTransaction,
     pending: Vec<PendingReport>,
-    now: DateTime<Utc>,
 ) -> Result<Claimed> {
     let mut rows = Vec::with_capacity(pending.len());
     for p in &pending {
         let Report::DmarcAggregate(r) = &p.item.report else {
             continue;
         };
-        rows.push(aggregate_row(p, r, now)?);
+        rows.push(aggregate_row(p, r)?);
     }
     let inserted = insert_new(
         txn,
@@ -841,13 +857,12 @@ async fn write_aggregates(
     if pending.is_empty() {
         return Ok(());
     }
-    let (mut stored, unstored, claimed) =
-        insert_aggregates(txn, by_precedence(pending), now).await?;
+    let (mut stored, unstored, claimed) = insert_aggregates(txn, by_precedence(pending)).await?;
     let copies = stored_copies(txn, &unstored, &claimed, Table::Dmarc).await?;
     let displacing = settle_unstored(unstored, &claimed, &copies, now, out, quarantine_rows);
     if !displacing.is_empty() {
         let pending = displace(txn, Table::Dmarc, displacing, now, out, quarantine_rows).await?;
-        let (again, left, claimed) = insert_aggregates(txn, pending, now).await?;
+        let (again, left, claimed) = insert_aggregates(txn, pending).await?;
         stored.extend(again);
         // Keys freed by `displace` are inserted by their first displacing copy; nothing is
         // left over, and anything that were would be settled against that copy.
@@ -1016,11 +1031,7 @@ fn day(ts: i64) -> i32 {
     i32::try_from(ts.div_euclid(86_400)).unwrap_or(i32::MAX)
 }
 
-fn aggregate_row(
-    p: &PendingReport,
-    r: &AggregateReport,
-    now: DateTime<Utc>,
-) -> Result<dmarc_report::ActiveModel> {
+fn aggregate_row(p: &PendingReport, r: &AggregateReport) -> Result<dmarc_report::ActiveModel> {
     let pp = &r.policy_published;
     let begin = r.begin.timestamp();
     let end = r.end.timestamp();
@@ -1053,17 +1064,13 @@ fn aggregate_row(
         errors: Set(to_json("errors", &r.errors)?),
         warnings: Set(to_json("warnings", &r.warnings)?),
         submitter: Set(to_json("submitter", &r.submitter)?),
-        created_at: Set(now),
+        created_at: Set(p.received),
         ..Default::default()
     })
 }
 
 /// Inserts the report rows of TLS reports (first copy of each key wins).
-async fn insert_tls(
-    txn: &DatabaseTransaction,
-    pending: Vec<PendingReport>,
-    now: DateTime<Utc>,
-) -> Result<Claimed> {
+async fn insert_tls(txn: &DatabaseTransaction, pending: Vec<PendingReport>) -> Result<Claimed> {
     let mut rows = Vec::with_capacity(pending.len());
     for p in &pending {
         let Report::TlsRpt(r) = &p.item.report else {
@@ -1088,7 +1095,7 @@ async fn insert_tls(
             failed_sessions: Set(i64::try_from(r.failed_sessions).unwrap_or(i64::MAX)),
             warnings: Set(to_json("warnings", &r.warnings)?),
             submitter: Set(to_json("submitter", &r.submitter)?),
-            created_at: Set(now),
+            created_at: Set(p.received),
             ..Default::default()
         });
     }
@@ -1112,12 +1119,12 @@ async fn write_tls(
     if pending.is_empty() {
         return Ok(());
     }
-    let (mut stored, unstored, claimed) = insert_tls(txn, by_precedence(pending), now).await?;
+    let (mut stored, unstored, claimed) = insert_tls(txn, by_precedence(pending)).await?;
     let copies = stored_copies(txn, &unstored, &claimed, Table::Tls).await?;
     let displacing = settle_unstored(unstored, &claimed, &copies, now, out, quarantine_rows);
     if !displacing.is_empty() {
         let pending = displace(txn, Table::Tls, displacing, now, out, quarantine_rows).await?;
-        let (again, left, claimed) = insert_tls(txn, pending, now).await?;
+        let (again, left, claimed) = insert_tls(txn, pending).await?;
         stored.extend(again);
         let _ = settle_unstored(left, &claimed, &HashMap::new(), now, out, quarantine_rows);
     }

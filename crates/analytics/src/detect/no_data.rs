@@ -2,7 +2,9 @@
 //!
 //! Warning when the domain had reports before the window (something broke) or the caller says
 //! it should receive reports (`DomainInput::expect_reports`); info for a domain that never
-//! had any (how to publish `rua`). Fingerprint: kind, domain. When it fires, the other
+//! had any (how to publish `rua`). A domain that never had a report is not flagged in the
+//! first `no_data_grace_days` after it was added (`DomainInput::added_day`): its first
+//! reports may still be on their way. Fingerprint: kind, domain. When it fires, the other
 //! detectors are not run.
 
 use serde_json::json;
@@ -17,6 +19,13 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Option<Finding> {
         return None;
     }
     let domain = ctx.domain;
+    let never = ctx.rollup.reporters.is_empty();
+    let in_grace = ctx.input.added_day.is_some_and(|added| {
+        e >= added && i64::from(e) < i64::from(added) + i64::from(ctx.th.no_data_grace_days)
+    });
+    if never && in_grace {
+        return None;
+    }
     let last_before = ctx.rollup.last_day.filter(|d| *d < s).or_else(|| {
         // `last_day` may lie after the window when the caller passes later data.
         let mut last = None;

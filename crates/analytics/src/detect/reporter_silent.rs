@@ -6,7 +6,10 @@
 //! `silent_min_baseline_days` report days. Providers that report only on days they have
 //! traffic (Microsoft) fall below the regularity bar and are never flagged. It is silent when
 //! the days without a report up to the window's last day reach `silent_days`, raised to one
-//! more than the longest gap it had in that history. Warning. Fingerprint: kind, domain,
+//! more than the longest gap it had in that history (days before the judged day, whose own
+//! reports are not due yet), and no report of it reached us in as
+//! many days before the judged day (one that reports days late is still reporting: its
+//! reports keep arriving). Warning. Fingerprint: kind, domain,
 //! reporter key, report kind. A reporter silent for longer than the history the caller
 //! passes is no longer judged (and the finding auto-resolves): pass enough history.
 
@@ -22,13 +25,16 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
     for (key, presence) in &ctx.rollup.reporters {
         for kind in [ReportKind::Dmarc, ReportKind::Tls] {
             let days = presence.days(kind);
-            let Some(&last) = days.range(..=ctx.window.end).next_back() else {
+            // The judged day's own reports are not due yet (they arrive after it ends, and a
+            // nightly run judges a day that has just begun): silence is counted on the days
+            // before it, so a run made later, when they have arrived, says the same.
+            let Some(&last) = days.range(..ctx.window.end).next_back() else {
                 continue;
             };
             let Some(&first) = days.iter().next() else {
                 continue;
             };
-            let gap = i64::from(ctx.window.end) - i64::from(last);
+            let gap = i64::from(ctx.window.end) - 1 - i64::from(last);
             if gap < i64::from(th.silent_days.max(1)) {
                 continue;
             }
@@ -52,6 +58,19 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
                 .unwrap_or(0);
             let required = i64::from(th.silent_days.max(1)).max(longest_gap + 1);
             if gap < required {
+                continue;
+            }
+            // A report of it reached us within those days, up to the judged day: it reports
+            // late, it has not stopped (a report received after the judged day is not looked
+            // at: nightly runs could not have seen it either).
+            let quiet_from =
+                Day::try_from(i64::from(ctx.window.end) - required + 1).unwrap_or(ctx.window.end);
+            let still_arriving = presence
+                .received(kind)
+                .range(quiet_from.min(ctx.window.end)..=ctx.window.end)
+                .next()
+                .is_some();
+            if still_arriving {
                 continue;
             }
             let other = match kind {
@@ -156,10 +175,57 @@ mod tests {
         assert_eq!(f.len(), 1, "{:#?}", a.findings);
         assert_eq!(f[0].fingerprint, "reporter-silent:example.com:google:tls");
         assert_eq!(f[0].evidence["last_report_day"], 29);
-        assert_eq!(f[0].evidence["days_silent"], 5);
+        // Days 30..33: the judged day's own reports are not due yet.
+        assert_eq!(f[0].evidence["days_silent"], 4);
         assert_eq!(f[0].evidence["other_kind_still_reporting"], true);
         assert_eq!(f[0].window_start, 30);
         assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
+    }
+
+    /// Google's TLS reports of days 30..34 have not arrived when day 34 is judged; those of
+    /// days 26..29 arrived four days late (on days 30..33).
+    fn late_google(arrived_lately: bool) -> crate::DomainInput {
+        let mut input = DomainBuilder::new("example.com").healthy(0, 34).build();
+        let late = |begin: i64| begin >= crate::input::day_start(30);
+        input
+            .tls
+            .retain(|p| !(p.reporter == "Google Inc." && late(p.begin)));
+        input
+            .tls_failures
+            .retain(|p| !(p.reporter == "Google Inc." && late(p.begin)));
+        input.reports.retain(|r| {
+            !(r.reporter == "Google Inc."
+                && r.kind == crate::ReportKind::Tls
+                && r.begin >= crate::input::day_start(26))
+        });
+        let mut b = DomainBuilder::new("example.com");
+        for day in 26..30 {
+            b = b.report_received(
+                day,
+                "Google Inc.",
+                crate::ReportKind::Tls,
+                if arrived_lately { day + 4 } else { 40 },
+            );
+        }
+        input.reports.extend(b.build().reports);
+        input
+    }
+
+    #[test]
+    fn a_reporter_whose_reports_still_arrive_late_is_not_silent() {
+        let window = Window { start: 28, end: 34 };
+        let silent = |input: &crate::DomainInput| {
+            analyze(input, window, &Thresholds::default())
+                .findings
+                .iter()
+                .filter(|f| f.kind == AnomalyKind::ReporterSilent)
+                .count()
+        };
+        // Its reports kept arriving up to the judged day: late, not silent.
+        assert_eq!(silent(&late_google(true)), 0);
+        // Reports received only after the judged day (an import, a catch-up) are not looked
+        // at: the days they cover decide, and five days are missing.
+        assert_eq!(silent(&late_google(false)), 1);
     }
 
     #[test]
