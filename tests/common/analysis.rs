@@ -62,6 +62,7 @@ pub async fn analyze_all(store: &Store, today: NaiveDate) -> u32 {
                     disposition_none: n(r.disposition_none),
                     disposition_quarantine: n(r.disposition_quarantine),
                     disposition_reject: n(r.disposition_reject),
+                    forwarded: n(r.forwarded),
                 })
                 .collect(),
             tls: data

@@ -25,7 +25,7 @@ fn record(kind: &str, subject: &str, severity: &str) -> AnomalyRecord {
         fingerprint: format!("{kind}:gather.example:{subject}"),
         severity: severity.into(),
         confidence: 0.9,
-        window_start: nov_2026(7),
+        window_start: nov_2026(13),
         window_end: nov_2026(13),
         summary: format!("{kind} on {subject}"),
         evidence: serde_json::json!({}),
@@ -154,7 +154,10 @@ async fn gather_shows_open_issues_and_the_health_check(engine: Engine) {
     );
     assert!(d.issues[2].acknowledged);
     assert_eq!(d.issues[0].what_to_do, "Fix mx1.");
-    assert_eq!(d.issues[0].since, "2026-11-13", "the day it was found");
+    assert_eq!(
+        d.issues[0].since, "2026-11-13",
+        "the first day of its evidence"
+    );
     assert_eq!(
         d.issues[1].since, "2026-11-10",
         "found later, dated by its evidence"

@@ -95,6 +95,10 @@ pub struct DmarcRow {
     pub disposition_quarantine: u64,
     /// Messages with disposition `reject`.
     pub disposition_reject: u64,
+    /// Messages the receiver said were forwarded (a `forwarded`, `trusted_forwarder` or
+    /// `mailing_list` override, or `local_policy` citing ARC).
+    #[serde(default)]
+    pub forwarded: u64,
 }
 
 /// One policy block of one TLS report.

@@ -127,6 +127,8 @@ pub struct DmarcCounts {
     pub disposition_quarantine: u64,
     /// Disposition reject.
     pub disposition_reject: u64,
+    /// Messages the receiver said were forwarded.
+    pub forwarded: u64,
 }
 
 impl DmarcCounts {
@@ -139,6 +141,7 @@ impl DmarcCounts {
         bump(&mut self.disposition_none, o.disposition_none);
         bump(&mut self.disposition_quarantine, o.disposition_quarantine);
         bump(&mut self.disposition_reject, o.disposition_reject);
+        bump(&mut self.forwarded, o.forwarded);
     }
 
     /// Share of messages passing DMARC (lower bound), `None` without messages.
@@ -361,6 +364,7 @@ impl Rollup {
                 disposition_none: cap(row.disposition_none),
                 disposition_quarantine: cap(row.disposition_quarantine),
                 disposition_reject: cap(row.disposition_reject),
+                forwarded: cap(row.forwarded),
             };
             let mut add = |day: Day, c: &DmarcCounts| {
                 let d = r.dmarc.entry(day).or_default();
@@ -382,6 +386,7 @@ impl Rollup {
                     distribute(whole.disposition_none, &w),
                     distribute(whole.disposition_quarantine, &w),
                     distribute(whole.disposition_reject, &w),
+                    distribute(whole.forwarded, &w),
                 ];
                 for (i, (day, _)) in w.iter().enumerate() {
                     let c = DmarcCounts {
@@ -392,6 +397,7 @@ impl Rollup {
                         disposition_none: parts[4][i].1,
                         disposition_quarantine: parts[5][i].1,
                         disposition_reject: parts[6][i].1,
+                        forwarded: parts[7][i].1,
                     };
                     add(*day, &c);
                 }

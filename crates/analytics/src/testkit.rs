@@ -72,6 +72,7 @@ impl DomainBuilder {
             disposition_none: passed,
             disposition_quarantine: messages - passed,
             disposition_reject: 0,
+            forwarded: 0,
         })
     }
 

@@ -192,6 +192,7 @@ fn input_of(domain: &str, data: &DomainData) -> analytics::DomainInput {
                 disposition_none: to_u64(r.disposition_none),
                 disposition_quarantine: to_u64(r.disposition_quarantine),
                 disposition_reject: to_u64(r.disposition_reject),
+                forwarded: to_u64(r.forwarded),
             })
             .collect(),
         tls: data

@@ -51,6 +51,7 @@ pub fn input_of(
                 disposition_none: to_u64(r.disposition_none),
                 disposition_quarantine: to_u64(r.disposition_quarantine),
                 disposition_reject: to_u64(r.disposition_reject),
+                forwarded: to_u64(r.forwarded),
             })
             .collect(),
         tls: data

@@ -29,6 +29,9 @@ pub struct DmarcSourceRow {
     pub disposition_none: i64,
     pub disposition_quarantine: i64,
     pub disposition_reject: i64,
+    /// Messages whose policy the receiver overrode because they were forwarded
+    /// (`forwarded`, `trusted_forwarder`, `mailing_list`, or `local_policy` citing ARC).
+    pub forwarded: i64,
 }
 
 /// One TLS-RPT policy block.
@@ -183,10 +186,28 @@ type PackedRecord = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 /// The records of one report summed by (source IP, header_from), in that order. Counts are
 /// the sender's: sums saturate at `i64::MAX` rather than wrap.
+/// Whether a record's stored override reasons (JSON) say the receiver saw it as forwarded.
+fn forwarded_reason(reasons: Option<&str>) -> bool {
+    let Some(list) = reasons.and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()) else {
+        return false;
+    };
+    list.as_array().is_some_and(|items| {
+        items.iter().any(|r| {
+            let kind = r["type"].as_str().unwrap_or_default();
+            matches!(kind, "forwarded" | "trusted_forwarder" | "mailing_list")
+                || (kind == "local_policy"
+                    && r["comment"]
+                        .as_str()
+                        .is_some_and(|c| c.to_ascii_lowercase().contains("arc=pass")))
+        })
+    })
+}
+
 fn group_sources(
     begin: i64,
     end: i64,
@@ -195,7 +216,7 @@ fn group_sources(
 ) -> Vec<DmarcSourceRow> {
     let mut by_source: std::collections::BTreeMap<(String, Option<String>), DmarcSourceRow> =
         std::collections::BTreeMap::new();
-    for (source_ip, header_from, count, dkim, spf, disposition) in records {
+    for (source_ip, header_from, count, dkim, spf, disposition, reasons) in records {
         let (Some(source_ip), Some(count)) = (source_ip, count) else {
             continue;
         };
@@ -213,6 +234,7 @@ fn group_sources(
                 disposition_none: 0,
                 disposition_quarantine: 0,
                 disposition_reject: 0,
+                forwarded: 0,
             });
         let add = |n: &mut i64, yes: bool| {
             if yes {
@@ -234,6 +256,7 @@ fn group_sources(
             &mut row.disposition_reject,
             disposition.as_deref() == Some("reject"),
         );
+        add(&mut row.forwarded, forwarded_reason(reasons.as_deref()));
     }
     by_source.into_values().collect()
 }
@@ -371,9 +394,8 @@ impl Store {
         let mut data = DomainData::default();
 
         // One row per DMARC report, its records as a JSON array of
-        // [source_ip, header_from, count, dkim_result, spf_result, disposition].
-        let record =
-            "r.source_ip, r.header_from, r.count, r.dkim_result, r.spf_result, r.disposition";
+        // [source_ip, header_from, count, dkim_result, spf_result, disposition, reasons].
+        let record = "r.source_ip, r.header_from, r.count, r.dkim_result, r.spf_result, r.disposition, r.reasons";
         let records = match backend {
             DbBackend::Postgres => format!("CAST(json_agg(json_build_array({record})) AS TEXT)"),
             _ => format!("json_group_array(json_array({record}))"),
@@ -868,7 +890,43 @@ mod tests {
             Some(dkim.to_owned()),
             Some("fail".to_owned()),
             Some("none".to_owned()),
+            None,
         )
+    }
+
+    #[test]
+    fn forwarding_override_reasons_are_recognised_as_stored() {
+        use sealwatch_model::{OverrideType, PolicyOverrideReason};
+        let stored = |reasons: Vec<PolicyOverrideReason>| {
+            crate::to_json("reasons", &reasons).expect("encodes")
+        };
+        let reason = |kind: OverrideType, comment: Option<&str>| PolicyOverrideReason {
+            kind,
+            comment: comment.map(str::to_owned),
+        };
+        for yes in [
+            stored(vec![reason(OverrideType::Forwarded, None)]),
+            stored(vec![reason(OverrideType::MailingList, None)]),
+            stored(vec![
+                reason(OverrideType::SampledOut, None),
+                reason(OverrideType::TrustedForwarder, None),
+            ]),
+            stored(vec![reason(
+                OverrideType::LocalPolicy,
+                Some("arc=pass as.1.google.com=pass"),
+            )]),
+        ] {
+            assert!(forwarded_reason(Some(&yes)), "{yes}");
+        }
+        for no in [
+            stored(vec![reason(OverrideType::LocalPolicy, Some("spam filter"))]),
+            stored(vec![reason(OverrideType::SampledOut, None)]),
+            "not json".to_owned(),
+            "{\"type\":\"forwarded\"}".to_owned(),
+        ] {
+            assert!(!forwarded_reason(Some(&no)), "{no}");
+        }
+        assert!(!forwarded_reason(None));
     }
 
     /// Two forged records with counts near the top must not wrap to a small (or negative)

@@ -21,6 +21,10 @@
 //! A drop that began before the window but within `recent_change_days` is judged against
 //! the days before it began (an ongoing drop stays one, however the nights of analysis fell).
 //!
+//! Networks whose mail receivers marked as forwarded (`forwarded`, `trusted_forwarder`,
+//! `mailing_list`, or `local_policy` citing ARC) for at least a tenth of their messages are
+//! forwarders and judged by neither detector.
+//!
 //! The pass rate is the lower bound `max(dkim_aligned, spf_aligned) / messages` per row.
 //! Fingerprint: kind, domain, network.
 
@@ -78,6 +82,11 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
         let Some(win_rate) = full.win.pass_rate() else {
             continue;
         };
+        if is_forwarder(&full) {
+            // Receivers said its mail was forwarded: a forwarder or mailing list breaks SPF
+            // and often DKIM by design; its pass rate is not the domain's to fix.
+            continue;
+        }
         let mut n = full.clone();
         // A pass rate that was already down before the window, since a day within
         // `recent_change_days`, is judged against the days before it went down.
@@ -135,6 +144,16 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Share of a network's messages (history and window) that receivers said were forwarded
+/// from which it counts as a forwarder.
+const FORWARDER_MIN_SHARE: f64 = 0.1;
+
+fn is_forwarder(n: &Net) -> bool {
+    let messages = n.base.messages.saturating_add(n.win.messages);
+    let forwarded = n.base.forwarded.saturating_add(n.win.forwarded);
+    messages > 0 && forwarded as f64 >= FORWARDER_MIN_SHARE * messages as f64
 }
 
 /// Adds the baseline days `from..=to` to `nets` (only network `only`, when given).
@@ -414,6 +433,40 @@ mod tests {
             }
         }
         input
+    }
+
+    #[test]
+    fn a_forwarder_is_not_a_dropping_source() {
+        let mut input = esp_fails_from(55);
+        // Receivers marked a share of that network's mail as forwarded.
+        for row in &mut input.dmarc {
+            if row.source_ip == "198.51.100.20" {
+                row.forwarded = row.messages / 5;
+            }
+        }
+        let a = analyze(
+            &input,
+            Window { start: 53, end: 59 },
+            &Thresholds::default(),
+        );
+        assert!(
+            !a.findings
+                .iter()
+                .any(|f| f.kind == AnomalyKind::DmarcAuthDrop),
+            "{:#?}",
+            a.findings
+        );
+        let plain = analyze(
+            &esp_fails_from(55),
+            Window { start: 53, end: 59 },
+            &Thresholds::default(),
+        );
+        assert!(
+            plain
+                .findings
+                .iter()
+                .any(|f| f.kind == AnomalyKind::DmarcAuthDrop)
+        );
     }
 
     #[test]
