@@ -1,7 +1,8 @@
 //! DMARC authentication detectors, per source network (`/24`, `/48`):
 //!
 //! - `dmarc-auth-drop`: a *known* source (at least `dmarc_known_min_messages` baseline
-//!   messages with a pass rate of at least `dmarc_known_min_pass_rate`) sends at least
+//!   messages with a pass rate of at least `dmarc_known_min_pass_rate`, on at least
+//!   `min_history_days` days of `MIN_DAY_MESSAGES` messages) sends at least
 //!   `dmarc_window_min_messages` in the window with a pass rate at least
 //!   `dmarc_pass_rate_drop` lower than what the same reporters said of it before, and the
 //!   drop is real rather than noise: at least
@@ -23,7 +24,11 @@
 //!
 //! Networks whose mail receivers marked as forwarded (`forwarded`, `trusted_forwarder`,
 //! `mailing_list`, or `local_policy` citing ARC) for at least a tenth of their messages are
-//! forwarders and judged by neither detector.
+//! forwarders and judged by neither detector; a network that never passed SPF for the
+//! domain and whose DKIM passed for less than 98% of its messages before is not judged for a
+//! drop (DKIM surviving
+//! forwarding only most of the time: the shape of a forwarder or mailing list without the
+//! receiver saying so; a sending service that signs keeps DKIM at ~100% and stays judged).
 //!
 //! The pass rate is the lower bound `max(dkim_aligned, spf_aligned) / messages` per row.
 //! Fingerprint: kind, domain, network.
@@ -120,8 +125,18 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
             }
         }
         let base_rate = n.base.pass_rate();
+        // Known: enough mail, passing, on enough days to show how much it varies.
+        let judged_days = n
+            .base_days
+            .values()
+            .filter(|c| c.messages >= MIN_DAY_MESSAGES)
+            .count();
         let known = n.base.messages >= th.dmarc_known_min_messages
-            && base_rate.is_some_and(|r| r >= th.dmarc_known_min_pass_rate);
+            && base_rate.is_some_and(|r| r >= th.dmarc_known_min_pass_rate)
+            && u32::try_from(judged_days).unwrap_or(u32::MAX) >= th.min_history_days;
+        if known && forwarding_like(&n) {
+            continue;
+        }
         if known {
             let base_rate = if comparable.messages >= th.dmarc_window_min_messages {
                 comparable.pass_rate().unwrap_or(1.0)
@@ -150,10 +165,22 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
 /// from which it counts as a forwarder.
 const FORWARDER_MIN_SHARE: f64 = 0.1;
 
+/// DKIM pass rate below which a source that never passes SPF looks like forwarding.
+const FORWARDING_MAX_DKIM_RATE: f64 = 0.98;
+
 fn is_forwarder(n: &Net) -> bool {
     let messages = n.base.messages.saturating_add(n.win.messages);
     let forwarded = n.base.forwarded.saturating_add(n.win.forwarded);
     messages > 0 && forwarded as f64 >= FORWARDER_MIN_SHARE * messages as f64
+}
+
+/// Never SPF-aligned, and DKIM surviving only most of the time before: what forwarding
+/// looks like (a sending service signing with its own envelope keeps DKIM at ~100%, and
+/// its DKIM breaking stays judged). Only a reason not to judge a *drop*.
+fn forwarding_like(n: &Net) -> bool {
+    n.base.messages > 0
+        && n.base.spf_aligned == 0
+        && ratio(n.base.dkim_aligned, n.base.messages).is_some_and(|r| r < FORWARDING_MAX_DKIM_RATE)
 }
 
 /// Adds the baseline days `from..=to` to `nets` (only network `only`, when given).
@@ -188,7 +215,7 @@ fn add_baseline(
 }
 
 /// Messages a day of history needs before its pass rate says how much the source varies.
-const MIN_DAY_MESSAGES: u64 = 10;
+const MIN_DAY_MESSAGES: u64 = 3;
 
 /// Whether a drop of a known source's pass rate is evidence rather than noise: enough failed
 /// messages, on enough days, and lower than any day of the source's own history.
@@ -433,6 +460,33 @@ mod tests {
             }
         }
         input
+    }
+
+    #[test]
+    fn a_source_that_looks_like_forwarding_is_not_judged_for_a_drop() {
+        let drops = |input: &crate::DomainInput| {
+            analyze(input, Window { start: 53, end: 59 }, &Thresholds::default())
+                .findings
+                .iter()
+                .filter(|f| f.kind == AnomalyKind::DmarcAuthDrop)
+                .count()
+        };
+        // A sending service that signs with DKIM but never aligns SPF: its DKIM breaking is
+        // a drop.
+        let mut esp = esp_fails_from(55);
+        for row in &mut esp.dmarc {
+            if row.source_ip == "198.51.100.20" {
+                row.spf_aligned = 0;
+            }
+        }
+        assert_eq!(drops(&esp), 1);
+        // The same network, whose DKIM survived for only 95% of its mail before: forwarding.
+        for row in &mut esp.dmarc {
+            if row.source_ip == "198.51.100.20" && row.begin < crate::input::day_start(55) {
+                row.dkim_aligned = row.messages * 95 / 100;
+            }
+        }
+        assert_eq!(drops(&esp), 0);
     }
 
     #[test]

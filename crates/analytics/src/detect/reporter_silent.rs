@@ -6,8 +6,9 @@
 //! `silent_min_baseline_days` report days. Providers that report only on days they have
 //! traffic (Microsoft) fall below the regularity bar and are never flagged. It is silent when
 //! the days without a report up to the window's last day reach `silent_days`, raised to one
-//! more than the longest gap it had in that history (days before the judged day, whose own
-//! reports are not due yet), and no report of it reached us in as
+//! more than the longest gap it had in that history and to the gap a reporter of its
+//! regularity would leave by chance less than once in a thousand times (days before the
+//! judged day, whose own reports are not due yet), and no report of it reached us in as
 //! many days before the judged day (one that reports days late is still reporting: its
 //! reports keep arriving). Warning. Fingerprint: kind, domain,
 //! reporter key, report kind. A reporter silent for longer than the history the caller
@@ -18,6 +19,9 @@ use serde_json::json;
 use super::Ctx;
 use crate::finding::{AnomalyKind, Explanation, Finding, Severity, conf, fingerprint, pct, r4};
 use crate::input::{Day, ReportKind, format_day};
+
+/// How unlikely a gap must be, for a reporter of its regularity, to count as silence.
+const SILENCE_CHANCE: f64 = 1e-3;
 
 pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
     let th = ctx.th;
@@ -56,7 +60,16 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
                 .map(|w| i64::from(w[1]) - i64::from(w[0]) - 1)
                 .max()
                 .unwrap_or(0);
-            let required = i64::from(th.silent_days.max(1)).max(longest_gap + 1);
+            // A gap this long by chance, were it reporting on each day independently with
+            // its regularity, would happen less than once in a thousand gaps.
+            let by_chance = if regularity < 1.0 {
+                (SILENCE_CHANCE.ln() / (1.0 - regularity).ln()).ceil() as i64
+            } else {
+                0
+            };
+            let required = i64::from(th.silent_days.max(1))
+                .max(longest_gap + 1)
+                .max(by_chance);
             if gap < required {
                 continue;
             }
