@@ -104,7 +104,7 @@ async fn import(store: &Store, files: &[(&str, String)]) {
             paths,
             only_tenant: None,
             batch_size: 10,
-            received_at: None,
+            received_at: Some(received_at()),
         },
         |_| {},
         |e| panic!("unexpected read error: {e}"),
@@ -257,6 +257,14 @@ async fn domain_data_packs_records_and_lists_each_report_once(engine: Engine) {
             ("tls", "Microsoft Corporation", DAY),
         ]
     );
+    // Each with the time its message reached us (here: as the import said).
+    assert!(
+        data.reports
+            .iter()
+            .all(|r| r.received == Some(received_at().timestamp())),
+        "{:?}",
+        data.reports
+    );
 
     // TLS: every policy with its counts and MX hosts; the failure detail with its report.
     let mut tls: Vec<_> = data
@@ -357,7 +365,40 @@ async fn targets_by_id_leave_out_removed_and_inactive(engine: Engine) {
     );
 }
 
+/// After a bulk load the planner's statistics are refreshed: on PostgreSQL the report tables
+/// show a fresh `ANALYZE`; on SQLite `PRAGMA optimize` runs without error.
+async fn statistics_are_refreshed_on_request(engine: Engine) {
+    use sea_orm::ConnectionTrait as _;
+    let db = TestDb::new(engine, "refresh-statistics").await;
+    db.store
+        .refresh_statistics()
+        .await
+        .expect("refresh statistics");
+    if engine == Engine::Postgres {
+        let row = db
+            .store
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_stat_user_tables WHERE relname IN ('dmarc_reports', 'dmarc_records', 'tls_reports') AND last_analyze IS NOT NULL",
+            ))
+            .await
+            .expect("query")
+            .expect("a row");
+        let n: i64 = row.try_get("", "n").expect("count");
+        assert_eq!(n, 3, "ANALYZE ran on the report tables");
+    }
+}
+
+/// The receipt time the import records.
+fn received_at() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-06-02T03:00:00Z")
+        .expect("time")
+        .to_utc()
+}
+
 on_both_engines!(
     domain_data_packs_records_and_lists_each_report_once,
     targets_by_id_leave_out_removed_and_inactive,
+    statistics_are_refreshed_on_request,
 );

@@ -175,6 +175,13 @@ async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if outcome.stored >= REFRESH_STATISTICS_AFTER {
+        // A bulk load: the planner's statistics no longer describe the tables.
+        store
+            .refresh_statistics()
+            .await
+            .context("refreshing the database statistics after the import")?;
+    }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} messages from {} files in {secs:.1}s ({:.0} messages/s)",
@@ -185,6 +192,9 @@ async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
     println!("{}", outcome.summary_line());
     Ok(ExitCode::SUCCESS)
 }
+
+/// Reports stored by one import from which the database statistics are refreshed.
+const REFRESH_STATISTICS_AFTER: u64 = 5_000;
 
 fn print_poll(summary: &PollSummary) {
     for m in &summary.mailboxes {

@@ -121,10 +121,10 @@ impl DbConfig {
     }
 }
 
-/// The database handle. Cheap to clone (a pool).
 /// Bytes of a SQLite database file each connection maps into memory (`PRAGMA mmap_size`).
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
+/// The database handle. Cheap to clone (a pool).
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
@@ -181,6 +181,22 @@ impl Store {
     /// The underlying connection, for read-side crates.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Refreshes the query planner's statistics of the report tables, after a bulk load
+    /// changed much of them (PostgreSQL `ANALYZE`, SQLite `PRAGMA optimize`): without it,
+    /// PostgreSQL plans the analysis's reads for the empty tables it last measured (a first
+    /// analysis right after a large import took 83 s instead of 15 s).
+    pub async fn refresh_statistics(&self) -> Result<()> {
+        use sea_orm::ConnectionTrait as _;
+        let sql = match self.engine {
+            Engine::Postgres => {
+                "ANALYZE raw_messages, dmarc_reports, dmarc_records, tls_reports, tls_policies, tls_failure_details, tenant_domains"
+            }
+            Engine::Sqlite => "PRAGMA optimize",
+        };
+        self.db.execute_unprepared(sql).await?;
+        Ok(())
     }
 
     /// Checks the database answers.
