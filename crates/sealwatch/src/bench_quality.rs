@@ -182,9 +182,19 @@ pub fn run(args: &BenchQualityArgs) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut dbs: Vec<Db> = Vec::new();
-        let result = measure(args, &plan, &dir, &mut dbs).await;
+        let mut open: Vec<Store> = Vec::new();
+        let result = measure(args, &plan, &dir, &mut dbs, &mut open).await;
+        // Closed before the files go: a SQLite connection closing later would write its
+        // WAL and shared-memory files back into the removed directory.
+        for store in open {
+            let _ = store.connection().close_by_ref().await;
+        }
         if args.keep {
             println!("kept the report emails: {}", dir.join("mail").display());
+            println!(
+                "kept the incident list: {}",
+                dir.join("incidents.txt").display()
+            );
             for db in &dbs {
                 println!("kept the {} database: {}", db.label, db.url);
             }
@@ -642,6 +652,7 @@ async fn measure(
     plan: &Plan,
     dir: &Path,
     dbs: &mut Vec<Db>,
+    open: &mut Vec<Store>,
 ) -> anyhow::Result<ExitCode> {
     let mail = dir.join("mail");
     let started = Instant::now();
@@ -666,6 +677,7 @@ async fn measure(
         QualityMode::Once | QualityMode::Both => "once",
     };
     let store = fresh_db(args, dir, label, dbs).await?;
+    open.push(store.clone());
     for (i, d) in plan.scenario.domains().iter().enumerate() {
         store
             .create_tenant(&format!("tenant-{i}"), &[DomainName::parse(&d.name)?])
@@ -693,6 +705,8 @@ async fn measure(
         QualityMode::Both => {
             let started = Instant::now();
             let (store, copy) = copy_db(args, dir, store, "nightly", dbs).await?;
+            open.push(store.clone());
+            open.push(copy.clone());
             eprintln!(
                 "copied the imported database for the nightly mode in {:.1} s",
                 started.elapsed().as_secs_f64()
@@ -980,13 +994,23 @@ fn print_score(plan: &Plan, s: &Score) {
     }
     more(missed.len());
     println!("  false alarms ({}):", s.false_alarms.len());
+    let noise: BTreeSet<&str> = plan
+        .noise
+        .iter()
+        .map(|&d| plan.scenario.domains()[d].name.as_str())
+        .collect();
     for a in s.false_alarms.iter().take(MAX_LINES) {
         println!(
-            "    {:<28} {:<33} {:<8} first seen {}  {}",
+            "    {:<28} {:<33} {:<8} first seen {}{}  {}",
             a.domain,
             a.kind,
             a.severity,
             date(a.first_seen_day),
+            if noise.contains(a.domain.as_str()) {
+                " (legacy-starttls noise domain)"
+            } else {
+                ""
+            },
             a.summary
         );
     }

@@ -6,8 +6,10 @@
 //! Size: 8 weeks give the nightly mode 6 weeks to judge and every incident 14+ days of
 //! history before it starts; 2 per kind is the smallest count that still varies the
 //! incidents' parameters (provider, MX, result type, start, end) within a kind; 50
-//! domains leave 36 healthy ones, enough for false alarms to show, and hold at least 2
-//! DANE domains. The seed is the command's default.
+//! domains leave 36 healthy ones for false alarms to show (fewer weeks and domains make one
+//! chance false alarm weigh more than the target allows). It runs a debug build of the
+//! whole pipeline (import and 43 nightly analyses), so it has a longer timeout of its own
+//! (`.config/nextest.toml`). The seed is the command's default.
 
 use std::process::Command;
 

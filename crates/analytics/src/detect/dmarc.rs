@@ -13,7 +13,9 @@
 //!   quarter of its messages were quarantined or rejected.
 //! - `dmarc-new-unauthenticated-source`: a network that is not a known source sends at least
 //!   `dmarc_new_source_min_messages` in the window with a pass rate at most
-//!   `dmarc_new_source_max_pass_rate` — spoofing, or a service nobody set up SPF/DKIM for.
+//!   `dmarc_new_source_max_pass_rate`, and hardly any aligned DKIM (at most 5%: mail signed
+//!   with the domain's key is genuine, so such a source is a forwarder) — spoofing, or a
+//!   service nobody set up SPF/DKIM for.
 //!   New (fewer than `dmarc_new_source_max_baseline_messages` baseline messages) or already
 //!   sending unauthenticated in the history: a campaign that began before the window is
 //!   still flagged while it sends (one anomaly by fingerprint; a staff dismissal keeps an
@@ -151,6 +153,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
             }
         } else if n.win.messages >= th.dmarc_new_source_min_messages
             && win_rate <= th.dmarc_new_source_max_pass_rate
+            && (full.win.dkim_aligned as f64) <= GENUINE_DKIM_SHARE * full.win.messages as f64
         {
             // New, or already sending unauthenticated in the history (a campaign that began
             // before the judged window is still one): flagged while it sends, with the whole
@@ -164,6 +167,11 @@ pub(crate) fn detect(ctx: &Ctx<'_>) -> Vec<Finding> {
 /// Share of a network's messages (history and window) that receivers said were forwarded
 /// from which it counts as a forwarder.
 const FORWARDER_MIN_SHARE: f64 = 0.1;
+
+/// Share of a source's messages with aligned DKIM above which it carries genuinely signed
+/// mail (a spoofer cannot sign with the domain's key): a forwarder or a half set-up
+/// service, not an unauthenticated source.
+const GENUINE_DKIM_SHARE: f64 = 0.05;
 
 /// DKIM pass rate below which a source that never passes SPF looks like forwarding.
 const FORWARDING_MAX_DKIM_RATE: f64 = 0.98;
@@ -487,6 +495,40 @@ mod tests {
             }
         }
         assert_eq!(drops(&esp), 0);
+    }
+
+    #[test]
+    fn a_new_source_carrying_mail_signed_with_the_domains_key_is_not_unauthenticated() {
+        let with_dkim = |aligned: u64| {
+            let mut b = DomainBuilder::new("example.com").healthy(0, 34);
+            for day in 28..=34 {
+                b = b.dmarc_row(crate::DmarcRow {
+                    begin: crate::input::day_start(day),
+                    end: crate::input::day_start(day + 1),
+                    reporter: "google.com".into(),
+                    source_ip: "131.111.8.20".into(),
+                    messages: 40,
+                    dkim_aligned: aligned,
+                    disposition_none: 40,
+                    ..Default::default()
+                });
+            }
+            analyze(
+                &b.build(),
+                Window { start: 28, end: 34 },
+                &Thresholds::default(),
+            )
+            .findings
+            .into_iter()
+            .filter(|f| f.kind == AnomalyKind::DmarcNewUnauthenticatedSource)
+            .count()
+        };
+        assert_eq!(with_dkim(0), 1, "nothing signed: unauthenticated");
+        assert_eq!(
+            with_dkim(8),
+            0,
+            "a fifth signed with the domain's key: forwarded mail"
+        );
     }
 
     #[test]
