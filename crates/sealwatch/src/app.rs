@@ -194,7 +194,7 @@ async fn import(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Reports stored by one import from which the database statistics are refreshed.
-const REFRESH_STATISTICS_AFTER: u64 = 5_000;
+pub(crate) const REFRESH_STATISTICS_AFTER: u64 = 5_000;
 
 fn print_poll(summary: &PollSummary) {
     for m in &summary.mailboxes {

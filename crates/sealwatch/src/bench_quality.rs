@@ -731,7 +731,8 @@ async fn measure(
     })
 }
 
-/// Imports every email under `mail` as `sealwatch import` does.
+/// Imports every email under `mail` as `sealwatch import` does (the same import, then the
+/// planner statistics refreshed after a bulk load).
 async fn import(store: &Store, mail: &Path) -> anyhow::Result<sealwatch_store::WriteOutcome> {
     let config = Config::default();
     let router = Arc::new(sealwatch_ingest::Router::new(
@@ -752,6 +753,13 @@ async fn import(store: &Store, mail: &Path) -> anyhow::Result<sealwatch_store::W
         |e| eprintln!("{e}"),
     )
     .await?;
+    // As `sealwatch import` does after a bulk load.
+    if outcome.stored >= crate::app::REFRESH_STATISTICS_AFTER {
+        store
+            .refresh_statistics()
+            .await
+            .context("refreshing the database statistics after the import")?;
+    }
     Ok(outcome)
 }
 

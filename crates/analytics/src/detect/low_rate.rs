@@ -11,8 +11,7 @@
 //!   downgrade fingerprint, flagged whatever the history, warning, with the foreign address
 //!   named;
 //! - with history (`min_history_days`): a network the reporter never failed from in the
-//!   baseline is unexpected, unless the reporter met the same failures at the same MX host
-//!   before from other networks (a legacy host, whoever connects); a known one is flagged only when its daily failure rate rose
+//!   baseline is unexpected; a known one is flagged only when its daily failure rate rose
 //!   more than `low_rate_rise_factor`-fold (a long-standing legacy sender is not news).
 //!   Failures that began before the window but within `recent_change_days` are judged
 //!   against the days before they began;
@@ -164,17 +163,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, cluster_mx: &BTreeSet<String>) -> Vec<Findin
             .map(|(ip, n)| ctx.sources.link(ip, *n))
             .collect();
         let dmarc_related = links.iter().any(|l| l.source_match != SourceMatch::None);
-        // The same reporter met the same failures at the same MX host before, from any of
-        // its networks: a legacy host that lacks STARTTLS (or a valid certificate) for
-        // everyone, not a new path.
-        let host_known = ctx.bdays > 0
-            && bfrom <= bto
-            && ctx.rollup.failures(bfrom, bto).any(|(_, c)| {
-                c.reporter == reporter
-                    && g.mxs.contains(&c.mx)
-                    && g.by_type.contains_key(&c.result_type)
-            });
-        let seen_before = base_failed > 0 || host_known;
+        let seen_before = base_failed > 0;
         let foreign = !g.foreign.is_empty();
         let (flag, why) = if foreign {
             // The sender reached a machine that is not the MX it meant: the downgrade
@@ -183,7 +172,7 @@ pub(crate) fn detect(ctx: &Ctx<'_>, cluster_mx: &BTreeSet<String>) -> Vec<Findin
         } else if ctx.history {
             if !seen_before {
                 (true, "new-network")
-            } else if base_failed > 0 && rate > th.low_rate_rise_factor * base_rate {
+            } else if rate > th.low_rate_rise_factor * base_rate {
                 (true, "rising")
             } else {
                 (false, "")
@@ -419,30 +408,6 @@ mod tests {
             "{:#?}",
             unresolved.findings
         );
-    }
-
-    #[test]
-    fn a_legacy_host_met_from_other_networks_before_is_not_a_new_path() {
-        // Google's connections to mx2 have met no STARTTLS for weeks, each day from another
-        // of its networks; this week's come from a network not seen before.
-        let mut b = DomainBuilder::new("example.com").healthy(0, 59);
-        for day in 0..=59 {
-            let ip = format!("66.102.{}.7", day % 40);
-            b = b.tls_failure(
-                day,
-                "Google Inc.",
-                "starttls-not-supported",
-                "mx2.example.com",
-                &ip,
-                2,
-            );
-        }
-        let a = analyze(
-            &b.build(),
-            Window { start: 53, end: 59 },
-            &Thresholds::default(),
-        );
-        assert!(low_rate(&a).is_empty(), "{:#?}", a.findings);
     }
 
     #[test]
